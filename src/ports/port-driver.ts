@@ -1,0 +1,56 @@
+// The PortDriver interface: every way packets enter or leave netvm (generator, sink, pcap
+// files, and later AF_PACKET, AF_XDP, VXLAN) implements this, and passes one compliance
+// suite (test/port-compliance.ts). Modeled on ixy's device ops: batch I/O only, counts in
+// and out, the caller owns buffer lifetimes.
+
+/** What a driver sees of the packet pool: the region's views and how to find a buffer. */
+export interface BufferAccess {
+  readonly u8: Uint8Array;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  /** Byte offset of the buffer (its metadata) in the views, from a descriptor. */
+  bufferOffset(desc: number): number;
+  /** Byte offset of packet data from the buffer start (metadata + headroom). */
+  readonly headroom: number;
+  /** Largest packet a buffer holds, in bytes. */
+  readonly dataRoom: number;
+}
+
+export interface PortStats {
+  [counter: string]: number;
+}
+
+export interface PortDriver {
+  /** The driver's kind, as in the config: "generator", "pcap", ... */
+  readonly kind: string;
+  /** Whether the port produces packets (rxBurst) and accepts them (txBurst). */
+  readonly canReceive: boolean;
+  readonly canTransmit: boolean;
+  /** Prepare files, sockets, templates. Throws NetvmError with a clear code on bad setup. */
+  open(access: BufferAccess): Promise<void>;
+  /**
+   * Receive up to `count` packets into the buffers `descs[0..count)`, already allocated by the
+   * caller. Fills `descs[0..k)` in order and returns k; the caller keeps the rest for the next
+   * call. For each filled buffer the driver sets metadata M_LEN, M_DATA_OFF, M_TS_SEC/NSEC and,
+   * if it knows the flow hash (as a NIC's RSS would), M_HASH with M_FLAGS bit FLAG_HASH.
+   * `now` is performance.now() in ms. Never throws; failures are counted.
+   */
+  rxBurst(descs: Int32Array, count: number, now: number): number;
+  /**
+   * Transmit buffers `descs[0..count)`. Returns k: the first k were sent (the data was copied
+   * out or written), and the caller frees them. The caller retries or drops the rest.
+   * Never throws.
+   */
+  txBurst(descs: Int32Array, count: number, now: number): number;
+  /** True once an input port will never produce another packet (file replayed, count reached). */
+  exhausted(): boolean;
+  /** For rate-limited inputs: the performance.now() time (ms) when the next packet is due. */
+  nextDue?(): number;
+  /** Driver-specific counters shown with the port's stats (file position, kernel drops...). */
+  stats(): PortStats;
+  /** Flush buffered output and release resources. */
+  close(): Promise<void>;
+}
+
+/** M_FLAGS bits. */
+export const FLAG_HASH = 1;
