@@ -1,0 +1,83 @@
+// The free-buffer pool: a multi-producer multi-consumer ring of descriptors holding every
+// free buffer, fronted by a per-process cache (like DPDK's mempool cache) so most alloc and
+// free calls touch no shared index at all. The cache's size is published in the process's
+// slot (S_CACHE) so the manager can count free buffers: pool ring + every cache.
+import type { Layout } from './layout.js';
+import { POOL_RING, S_CACHE, slotOffset } from './layout.js';
+import { Ring } from './ring.js';
+
+export const POOL_CACHE = 512;
+
+export class Pool {
+  readonly ring: Ring;
+  private readonly cache: Int32Array;
+  private cached = 0;
+  private readonly owner: number;
+  private readonly i32: Int32Array;
+  private readonly cacheWord: number;
+  /** Buffers asked for and not given (the pool was empty). */
+  allocFailures = 0;
+
+  constructor(i32: Int32Array, layout: Layout, mySlot: number, cacheSize = POOL_CACHE) {
+    this.i32 = i32;
+    this.ring = new Ring(i32, layout, POOL_RING, mySlot);
+    this.cache = new Int32Array(cacheSize * 2);
+    this.owner = mySlot;
+    this.cacheWord = (slotOffset(layout, mySlot) >> 2) + S_CACHE;
+  }
+
+  /** Puts up to n free descriptors into dst[off..). Returns how many it got. */
+  alloc(dst: Int32Array, off: number, n: number): number {
+    const half = this.cache.length >> 1;
+    if (this.cached < n) {
+      this.cached += this.ring.dequeueMC(this.cache, this.cached, half + n - this.cached, this.owner);
+    }
+    const k = n < this.cached ? n : this.cached;
+    const from = this.cached - k;
+    for (let i = 0; i < k; i++) dst[off + i] = this.cache[from + i];
+    this.cached = from;
+    this.i32[this.cacheWord] = from;
+    if (k < n) this.allocFailures += n - k;
+    return k;
+  }
+
+  /** Returns src[off..off+n) to the pool (they must be owned by this process). */
+  free(src: Int32Array, off: number, n: number): void {
+    const cache = this.cache;
+    for (let i = 0; i < n; i++) {
+      if (this.cached === cache.length) this.spill();
+      cache[this.cached++] = src[off + i];
+    }
+    this.i32[this.cacheWord] = this.cached;
+  }
+
+  /** Frees one descriptor (control paths; the data path frees batches). */
+  freeOne(desc: number): void {
+    if (this.cached === this.cache.length) this.spill();
+    this.cache[this.cached++] = desc;
+    this.i32[this.cacheWord] = this.cached;
+  }
+
+  private spill(): void {
+    // Keep half, give the older half back; the pool ring has room for every buffer, so this
+    // always succeeds.
+    const half = this.cache.length >> 1;
+    const put = this.ring.enqueue(this.cache, 0, half);
+    this.cache.copyWithin(0, put, this.cached);
+    this.cached -= put;
+  }
+
+  /** Gives the whole cache back (on exit, so the pool is whole). */
+  flush(): void {
+    while (this.cached > 0) {
+      const put = this.ring.enqueue(this.cache, 0, this.cached);
+      this.cache.copyWithin(0, put, this.cached);
+      this.cached -= put;
+    }
+    this.i32[this.cacheWord] = 0;
+  }
+
+  get cachedCount(): number {
+    return this.cached;
+  }
+}
