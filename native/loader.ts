@@ -13,6 +13,8 @@ export interface NativeBinding {
   futexWake(sab: SharedArrayBuffer, byteOffset: number, count: number): number;
   /** prctl(PR_SET_NAME): the name `top` shows (15 bytes at most). */
   setThreadName(name: string): boolean;
+  /** sched_yield(2): give the core to another process (slow paths only). */
+  schedYield(): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -161,11 +162,16 @@ static void SetThreadName(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(r == 0);
 }
 
+// schedYield(): sched_yield(2). Used only when a process spins behind another one that the
+// scheduler preempted mid-publish (lock-holder preemption on an oversubscribed machine).
+static void SchedYield(const FunctionCallbackInfo<Value>& args) { sched_yield(); }
+
 static void Init(Local<Object> exports, Local<Value>, void*) {
   NODE_SET_METHOD(exports, "mapFile", MapFile);
   NODE_SET_METHOD(exports, "futexWait", FutexWait);
   NODE_SET_METHOD(exports, "futexWake", FutexWake);
   NODE_SET_METHOD(exports, "setThreadName", SetThreadName);
+  NODE_SET_METHOD(exports, "schedYield", SchedYield);
 }
 
 }  // namespace netvm

@@ -42,8 +42,11 @@ import { native } from '../../native/loader.js';
 
 const SIDE_PROD = 0;
 const SIDE_CONS = 1;
-/** Spins waiting for an earlier producer/consumer before asking `onStuck` for help. */
-const STUCK_SPINS = 1 << 20;
+/** Spins waiting for an earlier producer/consumer before yielding the core to it: on an
+ *  oversubscribed machine it was most likely preempted mid-publish. */
+const YIELD_SPINS = 256;
+/** Yields before asking `onStuck` for help (the other process may be dead). */
+const STUCK_YIELDS = 2000;
 
 /** Initializes a ring header in a fresh region. */
 export function initRing(i32: Int32Array, byteOffset: number, id: number, capacity: number, waiterI32: number): void {
@@ -122,10 +125,7 @@ export class Ring {
     // Publish in order: wait for earlier reservations (other producers) to publish theirs.
     let spins = 0;
     while (Atomics.load(i32, b + R_PROD_TAIL) !== head) {
-      if (++spins === STUCK_SPINS) {
-        spins = 0;
-        if (this.onStuck !== null) this.onStuck(this);
-      }
+      if (++spins >= YIELD_SPINS) this.yieldBehind(spins);
     }
     Atomics.store(i32, b + R_PROD_TAIL, (head + take) | 0);
     Atomics.store(i32, r, 0);
@@ -175,14 +175,16 @@ export class Ring {
     const got = this.copyOut(dst, off, head, take, owner);
     let spins = 0;
     while (Atomics.load(i32, b + R_CONS_TAIL) !== head) {
-      if (++spins === STUCK_SPINS) {
-        spins = 0;
-        if (this.onStuck !== null) this.onStuck(this);
-      }
+      if (++spins >= YIELD_SPINS) this.yieldBehind(spins);
     }
     Atomics.store(i32, b + R_CONS_TAIL, (head + take) | 0);
     Atomics.store(i32, r, 0);
     return got;
+  }
+
+  private yieldBehind(spins: number): void {
+    native.schedYield();
+    if ((spins - YIELD_SPINS) % STUCK_YIELDS === STUCK_YIELDS - 1 && this.onStuck !== null) this.onStuck(this);
   }
 
   private copyOut(dst: Int32Array, off: number, head: number, take: number, owner: number): number {
