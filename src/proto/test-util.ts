@@ -19,4 +19,5 @@ export const be32 = (u8: Uint8Array, o: number): number =>
 
 export const hex = (u8: Uint8Array): string => Buffer.from(u8).toString('hex');
 
-export const fromHex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
+export const fromHex = (s: string): Uint8Array =>
+  Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));

@@ -174,21 +174,27 @@ export class Toeplitz {
    */
   hashFromPacket(u8: Uint8Array, p: ParsedPacket): number {
     if (!p.ok) return 0;
-    const l3 = p.l3Offset;
+    const v = p.ipVersion;
+    if (v !== 4 && v !== 6) return 0;
+    // Source and destination are adjacent in both headers, in the order the spec hashes them,
+    // so one loop covers them. Everything stays in locals: passing a u32 address to another
+    // (non-inlined) method would box it as a heap number on every packet.
+    const t = this.table;
+    const base = p.l3Offset + (v === 4 ? 12 : 8);
+    const n = v === 4 ? 8 : 32;
+    let h = 0;
+    for (let i = 0; i < n; i++) h ^= t[(i << 8) | u8[base + i]];
     const q = p.l4Proto;
-    const ports = !p.fragment && (q === IPPROTO_TCP || q === IPPROTO_UDP || q === IPPROTO_SCTP);
-    if (p.ipVersion === 4) {
-      const src =
-        ((u8[l3 + 12] << 24) | (u8[l3 + 13] << 16) | (u8[l3 + 14] << 8) | u8[l3 + 15]) >>> 0;
-      const dst =
-        ((u8[l3 + 16] << 24) | (u8[l3 + 17] << 16) | (u8[l3 + 18] << 8) | u8[l3 + 19]) >>> 0;
-      return ports ? this.hashIpv4(src, dst, p.srcPort, p.dstPort) : this.hashIpv4NoPorts(src, dst);
+    if (!p.fragment && (q === IPPROTO_TCP || q === IPPROTO_UDP || q === IPPROTO_SCTP)) {
+      // The ports are the first 4 bytes of the L4 header, in spec order.
+      const l4 = p.l4Offset;
+      const k = n << 8;
+      h ^=
+        t[k | u8[l4]] ^
+        t[(k + 256) | u8[l4 + 1]] ^
+        t[(k + 512) | u8[l4 + 2]] ^
+        t[(k + 768) | u8[l4 + 3]];
     }
-    if (p.ipVersion === 6) {
-      return ports
-        ? this.hashIpv6(u8, l3 + 8, l3 + 24, p.srcPort, p.dstPort)
-        : this.hashIpv6NoPorts(u8, l3 + 8, l3 + 24);
-    }
-    return 0;
+    return h >>> 0;
   }
 }

@@ -1,0 +1,273 @@
+// Routes descriptors to their next hop by the action each packet's NF (or the manager's
+// classifier) wrote into its metadata: the next chain step, a service, a port, or the pool.
+// Used by the manager's RX loop and by every NF process, so an NF hands packets straight
+// to the next NF's ring (as OpenNetVM does since v17.11), and the manager only moves port
+// traffic.
+//
+// Hot path: no allocation; descriptors are staged per destination ring and each ring gets
+// one batched enqueue per flush. A packet that cannot be delivered (ring full, no instance,
+// bad step) is counted by cause and its buffer freed.
+import {
+  ACTION_DROP,
+  ACTION_NEXT,
+  ACTION_TO_PORT,
+  ACTION_TO_SERVICE,
+  bufferOffset,
+  chainStepI32,
+  C_ACT_DROP,
+  C_ACT_NEXT,
+  C_ACT_TO_PORT,
+  C_ACT_TO_SERVICE,
+  C_DROP_ACTION,
+  C_DROP_NO_ROUTE,
+  C_DROP_RING_FULL,
+  C_TX,
+  C_TX_TO_NF,
+  C_TX_TO_PORT,
+  DESC_INDEX_MASK,
+  DESC_SEGMENT_SHIFT,
+  H_EPOCH,
+  M_ACTION,
+  M_CHAIN,
+  M_DEST,
+  M_HASH,
+  M_STEP,
+  nfRingId,
+  portRingId,
+  serviceOffset,
+  slotCountersF64,
+  STEP_DROP,
+  STEP_PORT,
+  STEP_SERVICE,
+  SV_COUNT,
+  SV_SLOTS,
+  S_KEY,
+  slotOffset,
+  type Layout,
+} from './layout.js';
+import { Ring } from './ring.js';
+import type { Pool } from './pool.js';
+
+/** Rendezvous (highest random weight) hashing: a flow keeps its instance when others come
+ *  or go; only the flows of a removed instance move (Thaler & Ravishankar, 1998). */
+export function rendezvousWeight(hash: number, key: number): number {
+  let x = (hash ^ Math.imul(key, 0x9e3779b1)) >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+export class Router {
+  private readonly i32: Int32Array;
+  private readonly layout: Layout;
+  private readonly slot: number;
+  private readonly pool: Pool;
+  private readonly counters: Float64Array;
+  private readonly c0: number;
+  /** Local copies of the chain and service tables, refreshed when H_EPOCH moves. */
+  private readonly chains: Int32Array;
+  private readonly svcCount: Int32Array;
+  private readonly svcSlots: Int32Array;
+  private readonly svcKeys: Int32Array;
+  private readonly maxSteps: number;
+  private readonly maxInst: number;
+  private epoch = -1;
+  private readonly rings: Ring[];
+  private readonly stage: Int32Array[];
+  private readonly staged: Int32Array;
+  private readonly touched: Int32Array;
+  private nTouched = 0;
+  private readonly drops: Int32Array;
+  private nDrops = 0;
+  private readonly segBase: Int32Array;
+  private readonly bufShift: number;
+  /** Hook for the manager: called with a ring that stays blocked by another process. */
+  onStuck: ((ring: Ring) => void) | null = null;
+
+  constructor(i32: Int32Array, f64: Float64Array, layout: Layout, slot: number, pool: Pool, batchMax: number) {
+    const p = layout.params;
+    this.i32 = i32;
+    this.layout = layout;
+    this.slot = slot;
+    this.pool = pool;
+    this.counters = f64;
+    this.c0 = slotCountersF64(layout, slot);
+    this.maxSteps = p.maxSteps;
+    this.maxInst = p.maxInstances;
+    this.chains = new Int32Array(p.maxChains * p.maxSteps);
+    this.svcCount = new Int32Array(p.maxServices);
+    this.svcSlots = new Int32Array(p.maxServices * p.maxInstances);
+    this.svcKeys = new Int32Array(p.maxServices * p.maxInstances);
+    const nRings = layout.ringOffsets.length;
+    this.rings = new Array<Ring>(nRings);
+    this.stage = new Array<Int32Array>(nRings);
+    this.staged = new Int32Array(nRings);
+    this.touched = new Int32Array(nRings);
+    this.drops = new Int32Array(batchMax * 2);
+    this.segBase = Int32Array.from(layout.segmentOffsets);
+    this.bufShift = layout.bufShift;
+    this.refresh();
+  }
+
+  /** Re-reads chains and services if the manager changed them. Once per batch. */
+  refresh(): number {
+    const e = Atomics.load(this.i32, H_EPOCH);
+    if (e === this.epoch) return e;
+    const l = this.layout;
+    const p = l.params;
+    this.chains.set(this.i32.subarray(chainStepI32(l, 0, 0), chainStepI32(l, p.maxChains, 0)));
+    for (let s = 0; s < p.maxServices; s++) {
+      const b = serviceOffset(l, s) >> 2;
+      const n = Math.min(this.i32[b + SV_COUNT], this.maxInst);
+      this.svcCount[s] = n;
+      for (let k = 0; k < n; k++) {
+        const slot = this.i32[b + SV_SLOTS + k];
+        this.svcSlots[s * this.maxInst + k] = slot;
+        this.svcKeys[s * this.maxInst + k] = this.i32[(slotOffset(l, slot) >> 2) + S_KEY];
+      }
+    }
+    this.epoch = e;
+    return e;
+  }
+
+  /** The instance slot of `service` for a flow hash, or -1 if the service has none. */
+  pickInstance(service: number, hash: number): number {
+    const n = this.svcCount[service];
+    const b = service * this.maxInst;
+    if (n === 1) return this.svcSlots[b];
+    if (n === 0) return -1;
+    let best = -1;
+    let bestW = -1;
+    for (let k = 0; k < n; k++) {
+      const w = rendezvousWeight(hash, this.svcKeys[b + k]);
+      if (w > bestW) {
+        bestW = w;
+        best = this.svcSlots[b + k];
+      }
+    }
+    return best;
+  }
+
+  private ring(id: number): Ring {
+    let r = this.rings[id];
+    if (r === undefined) {
+      r = new Ring(this.i32, this.layout, id, this.slot);
+      r.onStuck = this.onStuck;
+      this.rings[id] = r;
+      this.stage[id] = new Int32Array(this.drops.length);
+    }
+    return r;
+  }
+
+  private push(ringId: number, desc: number): void {
+    if (this.rings[ringId] === undefined) this.ring(ringId);
+    const n = this.staged[ringId];
+    if (n === 0) this.touched[this.nTouched++] = ringId;
+    const st = this.stage[ringId];
+    if (n === st.length) this.flushRing(ringId); // stays in `touched`; staged is now 0
+    st[this.staged[ringId]++] = desc;
+  }
+
+  private drop(desc: number, cause: number): void {
+    this.counters[this.c0 + cause]++;
+    this.drops[this.nDrops++] = desc;
+    if (this.nDrops === this.drops.length) {
+      this.pool.free(this.drops, 0, this.nDrops);
+      this.nDrops = 0;
+    }
+  }
+
+  /**
+   * Routes one packet by its metadata action. The action is reset to NEXT for the next hop.
+   */
+  route(desc: number): void {
+    const i32 = this.i32;
+    const m = (this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.bufShift)) >> 2;
+    const action = i32[m + M_ACTION];
+    const c = this.counters;
+    const c0 = this.c0;
+    i32[m + M_ACTION] = ACTION_NEXT;
+    if (action === ACTION_NEXT) {
+      c[c0 + C_ACT_NEXT]++;
+      const step = i32[m + M_STEP] + 1;
+      const chain = i32[m + M_CHAIN];
+      if (step >= this.maxSteps || chain < 0 || chain * this.maxSteps >= this.chains.length) {
+        this.drop(desc, C_DROP_NO_ROUTE);
+        return;
+      }
+      const code = this.chains[chain * this.maxSteps + step];
+      const kind = code >>> 24;
+      const target = code & 0xffffff;
+      i32[m + M_STEP] = step;
+      if (kind === STEP_SERVICE) this.toService(desc, target, i32[m + M_HASH]);
+      else if (kind === STEP_PORT) this.push(portRingId(this.layout.params, target), desc);
+      else if (kind === STEP_DROP) this.drop(desc, C_DROP_ACTION);
+      else this.drop(desc, C_DROP_NO_ROUTE); // ran off the end of the chain
+    } else if (action === ACTION_DROP) {
+      c[c0 + C_ACT_DROP]++;
+      this.drop(desc, C_DROP_ACTION);
+    } else if (action === ACTION_TO_SERVICE) {
+      c[c0 + C_ACT_TO_SERVICE]++;
+      const service = i32[m + M_DEST];
+      // Continue the chain after the service's step if the chain has it later on.
+      const chain = i32[m + M_CHAIN];
+      if (chain >= 0 && chain * this.maxSteps < this.chains.length) {
+        const want = (STEP_SERVICE << 24) | service;
+        for (let s = i32[m + M_STEP] + 1; s < this.maxSteps; s++) {
+          if (this.chains[chain * this.maxSteps + s] === want) {
+            i32[m + M_STEP] = s;
+            break;
+          }
+        }
+      }
+      this.toService(desc, service, i32[m + M_HASH]);
+    } else if (action === ACTION_TO_PORT) {
+      c[c0 + C_ACT_TO_PORT]++;
+      const port = i32[m + M_DEST];
+      if (port >= 0 && port < this.layout.params.maxPorts) this.push(portRingId(this.layout.params, port), desc);
+      else this.drop(desc, C_DROP_NO_ROUTE);
+    } else {
+      this.drop(desc, C_DROP_NO_ROUTE);
+    }
+  }
+
+  private toService(desc: number, service: number, hash: number): void {
+    if (service < 0 || service >= this.svcCount.length) {
+      this.drop(desc, C_DROP_NO_ROUTE);
+      return;
+    }
+    const slot = this.pickInstance(service, hash);
+    if (slot < 0) this.drop(desc, C_DROP_NO_ROUTE);
+    else this.push(nfRingId(slot), desc);
+  }
+
+  private flushRing(id: number): void {
+    const n = this.staged[id];
+    const st = this.stage[id];
+    const put = this.rings[id].enqueue(st, 0, n);
+    const c = this.counters;
+    c[this.c0 + C_TX] += put;
+    c[this.c0 + (id >= portRingId(this.layout.params, 0) ? C_TX_TO_PORT : C_TX_TO_NF)] += put;
+    if (put < n) {
+      c[this.c0 + C_DROP_RING_FULL] += n - put;
+      this.pool.free(st, put, n - put);
+    }
+    this.staged[id] = 0;
+  }
+
+  /** Enqueues everything staged (one batched enqueue per ring) and frees drops. */
+  flush(): void {
+    for (let t = 0; t < this.nTouched; t++) {
+      const id = this.touched[t];
+      if (this.staged[id] > 0) this.flushRing(id);
+    }
+    this.nTouched = 0;
+    if (this.nDrops > 0) {
+      this.pool.free(this.drops, 0, this.nDrops);
+      this.nDrops = 0;
+    }
+  }
+}
+
+/** Byte offset of a buffer, re-exported for modules that route by hand. */
+export { bufferOffset };

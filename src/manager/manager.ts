@@ -1,0 +1,793 @@
+// The manager (`netvm start` / `netvm run` / `netvm demo`): owns the shared region, the ports
+// and the flow director; registers NF processes over the control socket and watches their
+// liveness; runs one RX/TX loop that moves port traffic. NF-to-NF traffic never passes
+// through it.
+import fs from 'node:fs';
+import net from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { NetvmError } from '../core/errors.js';
+import { createRegion, processAlive, removeRegion, type Region } from '../core/region.js';
+import { Pool } from '../core/pool.js';
+import { Router } from '../core/router.js';
+import { Ring, Sleeper, ringOccupancy } from '../core/ring.js';
+import {
+  bufferOffset,
+  chainStepI32,
+  C_DROP_NO_ROUTE,
+  DEFAULT_PARAMS,
+  H_EPOCH,
+  H_STATE,
+  M_ACTION,
+  M_CHAIN,
+  M_DATA_OFF,
+  M_FLAGS,
+  M_HASH,
+  M_INPORT,
+  M_LEN,
+  M_STEP,
+  ACTION_NEXT,
+  NF_COUNTERS,
+  PC_RX,
+  PC_RX_BYTES,
+  PC_RX_NOBUF,
+  PC_RX_NOROUTE,
+  PC_TX,
+  PC_TX_BYTES,
+  PC_TX_ERRORS,
+  POOL_RING,
+  portCountersF64,
+  portRingId,
+  P_LINK,
+  P_STATE,
+  portOffset,
+  REGION_STATE_STOPPING,
+  serviceOffset,
+  slotCountersF64,
+  slotOffset,
+  STEP_DROP,
+  STEP_PORT,
+  STEP_SERVICE,
+  SV_COUNT,
+  SV_SLOTS,
+  S_CACHE,
+  S_INSTANCE,
+  S_KEY,
+  S_MODE,
+  S_PID,
+  S_SERVICE,
+  S_STATE,
+  SLOT_ACTIVE,
+  SLOT_DEAD,
+  SLOT_FREE,
+  SLOT_BYTES,
+  MODE_POLL,
+  MODE_SHARED,
+  nfRingId,
+  type LayoutParams,
+} from '../core/layout.js';
+import { controlSocketPath, ensureRunDir } from '../core/paths.js';
+import { lineReader, type NfToManager, type RegisterRequest } from '../core/control-protocol.js';
+import type { Logger } from '../core/log.js';
+import { FLAG_HASH, type BufferAccess, type PortDriver } from '../ports/port-driver.js';
+import { createPortDriver } from '../ports/index.js';
+import { Classifier } from './classifier.js';
+import { Reclaimer } from './reclaim.js';
+import type { ResolvedConfig } from '../config/types.js';
+
+export interface ManagerOptions {
+  config: ResolvedConfig;
+  log: Logger;
+  /** `netvm run`: exit once every input is exhausted and every buffer is back in the pool. */
+  exitWhenDone: boolean;
+  /** The CLI entry script, to launch NF processes. */
+  cliPath: string;
+  batch?: number;
+  /** Milliseconds to wait for configured NFs to register. */
+  startTimeoutMs?: number;
+}
+
+interface SlotInfo {
+  slot: number;
+  service: number;
+  instance: number;
+  pid: number;
+  nf: string;
+  mode: 'shared' | 'poll';
+  socket: net.Socket;
+  state: 'starting' | 'active' | 'dead';
+  counters: Record<string, number>;
+}
+
+interface ServiceInfo {
+  id: number;
+  name: string;
+  nf: string;
+  mode: 'shared' | 'poll';
+  args: Record<string, unknown>;
+  configured: number;
+  /** Active instance slots, in join order. */
+  slots: number[];
+  /** Totals of instances that have left (so service totals still add up). */
+  departed: Record<string, number>;
+  departedCount: number;
+}
+
+interface PortRuntime {
+  id: number;
+  name: string;
+  driver: PortDriver;
+  input: boolean;
+  output: boolean;
+  /** Allocated buffers waiting for rxBurst to fill them. */
+  stage: Int32Array;
+  staged: number;
+  txRing: Ring | null;
+  closed: boolean;
+}
+
+interface PendingReclaim {
+  slot: number;
+  epoch: number;
+  since: number;
+  repaired: boolean;
+}
+
+const SLICE_MS = 5;
+const IDLE_BEFORE_SLEEP = 64;
+
+export class Manager {
+  readonly opts: ManagerOptions;
+  readonly log: Logger;
+  region!: Region;
+  private pool!: Pool;
+  private router!: Router;
+  private classifier!: Classifier;
+  private reclaimer!: Reclaimer;
+  private sleeper!: Sleeper;
+  private server: net.Server | null = null;
+  private socketPath = '';
+  readonly ports: PortRuntime[] = [];
+  readonly services: ServiceInfo[] = [];
+  readonly slots = new Map<number, SlotInfo>();
+  private readonly children = new Set<ChildProcess>();
+  private readonly reclaims: PendingReclaim[] = [];
+  readonly chainPackets: Float64Array;
+  private readonly batch: number;
+  private running = false;
+  private stopping = false;
+  private doneResolve: (reason: string) => void = () => {};
+  /** Resolves when the manager has stopped (with why). */
+  readonly done: Promise<string>;
+  private readyWaiters: Array<() => void> = [];
+  private txDescs: Int32Array;
+  private startedAt = 0;
+  stoppedAt = 0;
+  deaths = 0;
+
+  constructor(opts: ManagerOptions) {
+    this.opts = opts;
+    this.log = opts.log;
+    this.batch = opts.batch ?? 32;
+    this.chainPackets = new Float64Array(64);
+    this.txDescs = new Int32Array(this.batch * 8);
+    this.done = new Promise((r) => (this.doneResolve = r));
+  }
+
+  get layoutParams(): LayoutParams {
+    const r = this.opts.config.region;
+    return {
+      ...DEFAULT_PARAMS,
+      bufSize: r.bufSize,
+      bufCount: r.bufCount,
+      ringSize: r.ringSize,
+      flowEntries: r.flowEntries,
+      maxSlots: r.maxSlots,
+    };
+  }
+
+  /** Creates the region, opens ports, listens, launches configured NFs and waits for them. */
+  async start(): Promise<void> {
+    const cfg = this.opts.config;
+    const params = this.layoutParams;
+    if (cfg.ports.length > params.maxPorts) throw new NetvmError('NETVM_LIMIT', `at most ${params.maxPorts} ports`);
+    if (cfg.services.length > params.maxServices) throw new NetvmError('NETVM_LIMIT', `at most ${params.maxServices} services`);
+    this.region = createRegion(cfg.name, params, cfg.region.hugePages, (m) => this.log.warn(m));
+    const { i32, layout } = this.region;
+    this.log.info(
+      { region: this.region.file, hugePages: this.region.hugePages, bytes: layout.totalSize, buffers: params.bufCount * params.segments },
+      'shared region created',
+    );
+    this.pool = new Pool(i32, layout, 0, 1024);
+    this.router = new Router(i32, this.region.f64, layout, 0, this.pool, this.batch * 4);
+    this.router.onStuck = () => this.repairStuck();
+    this.classifier = new Classifier(i32, layout);
+    this.reclaimer = new Reclaimer(i32, layout, this.pool);
+    this.sleeper = new Sleeper(i32, layout, 0);
+    Atomics.store(i32, (slotOffset(layout, 0) >> 2) + S_STATE, SLOT_ACTIVE);
+    i32[(slotOffset(layout, 0) >> 2) + S_PID] = process.pid;
+
+    for (const s of cfg.services) {
+      this.services.push({
+        id: s.id,
+        name: s.name,
+        nf: s.nf.kind === 'catalog' ? s.nf.name : s.nf.path,
+        mode: s.mode,
+        args: s.args,
+        configured: s.instances,
+        slots: [],
+        departed: {},
+        departedCount: 0,
+      });
+    }
+    this.writeChains();
+    this.classifier.setRules(cfg.rules, cfg.defaultChain);
+
+    const access: BufferAccess = {
+      u8: this.region.u8,
+      i32,
+      f64: this.region.f64,
+      bufferOffset: (d: number) => bufferOffset(layout, d),
+      headroom: params.headroom,
+      dataRoom: params.bufSize - params.headroom,
+    };
+    try {
+      for (const p of cfg.ports) {
+        const driver = createPortDriver(p.driver, p.options as Record<string, unknown>);
+        await driver.open(access);
+        this.ports.push({
+          id: p.id,
+          name: p.name,
+          driver,
+          input: p.input,
+          output: p.output,
+          stage: new Int32Array(this.batch),
+          staged: 0,
+          txRing: p.output ? new Ring(i32, layout, portRingId(params, p.id), 0) : null,
+          closed: false,
+        });
+        const pb = portOffset(layout, p.id) >> 2;
+        i32[pb + P_STATE] = 1;
+        i32[pb + P_LINK] = 1;
+      }
+      await this.listen();
+      this.startedAt = performance.now();
+      for (const s of this.services) for (let k = 0; k < s.configured; k++) this.launch(s);
+      await this.waitForInstances();
+    } catch (err) {
+      await this.shutdown('start failed');
+      throw err;
+    }
+    this.running = true;
+    setImmediate(() => this.loop());
+  }
+
+  private writeChains(): void {
+    const { i32, layout } = this.region;
+    const p = layout.params;
+    i32.fill(0, chainStepI32(layout, 0, 0), chainStepI32(layout, p.maxChains, 0));
+    for (const c of this.opts.config.chains) {
+      if (c.steps.length >= p.maxSteps) throw new NetvmError('NETVM_LIMIT', `chain ${c.name}: at most ${p.maxSteps - 1} steps`);
+      c.steps.forEach((st, k) => {
+        const code =
+          st.kind === 'service' ? (STEP_SERVICE << 24) | st.service : st.kind === 'port' ? (STEP_PORT << 24) | st.port : STEP_DROP << 24;
+        i32[chainStepI32(layout, c.id, k)] = code;
+      });
+    }
+    this.bumpEpoch();
+  }
+
+  private writeService(s: ServiceInfo): void {
+    const { i32, layout } = this.region;
+    const b = serviceOffset(layout, s.id) >> 2;
+    s.slots.forEach((slot, k) => (i32[b + SV_SLOTS + k] = slot));
+    i32[b + SV_COUNT] = s.slots.length;
+  }
+
+  private bumpEpoch(): number {
+    const e = Atomics.add(this.region.i32, H_EPOCH, 1) + 1;
+    this.router?.refresh();
+    return e;
+  }
+
+  // ---------------------------------------------------------------- NF processes
+
+  private launch(s: ServiceInfo): ChildProcess {
+    const args = [this.opts.cliPath, 'nf', 'run', s.nf, '--service', s.name, '--name', this.opts.config.name, '--mode', s.mode];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
+    this.children.add(child);
+    child.on('exit', (code, signal) => {
+      this.children.delete(child);
+      if (!this.stopping) this.log.warn({ service: s.name, pid: child.pid, code, signal }, 'NF process exited');
+      if (!this.running && !this.stopping) {
+        this.startFailure = new NetvmError(
+          'NETVM_REGISTER',
+          `the NF process for service "${s.name}" (${s.nf}) exited with ${signal ?? `code ${code}`} before it was ready; see its error above`,
+        );
+        for (const w of this.readyWaiters.splice(0)) w();
+      }
+    });
+    return child;
+  }
+
+  private startFailure: NetvmError | null = null;
+
+  private async waitForInstances(): Promise<void> {
+    const timeout = this.opts.startTimeoutMs ?? 30_000;
+    const deadline = performance.now() + timeout;
+    const want = (): boolean => this.services.every((s) => s.slots.length >= s.configured);
+    while (!want()) {
+      if (this.startFailure) throw this.startFailure;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        const missing = this.services.filter((s) => s.slots.length < s.configured).map((s) => `${s.name} (${s.slots.length}/${s.configured})`);
+        throw new NetvmError('NETVM_REGISTER', `NFs did not register within ${timeout} ms: ${missing.join(', ')}`);
+      }
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.min(left, 200));
+        this.readyWaiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    if (this.startFailure) throw this.startFailure;
+  }
+
+  private listen(): Promise<void> {
+    ensureRunDir();
+    this.socketPath = controlSocketPath(this.opts.config.name);
+    if (fs.existsSync(this.socketPath)) fs.rmSync(this.socketPath, { force: true }); // createRegion proved it stale
+    return new Promise((resolve, reject) => {
+      const server = net.createServer((sock) => this.onConnection(sock));
+      server.once('error', (err) =>
+        reject(new NetvmError('NETVM_USAGE', `cannot listen on ${this.socketPath}: ${err.message}`, { cause: err })),
+      );
+      server.listen(this.socketPath, () => {
+        fs.chmodSync(this.socketPath, 0o600);
+        this.server = server;
+        resolve();
+      });
+    });
+  }
+
+  private onConnection(sock: net.Socket): void {
+    let info: SlotInfo | null = null;
+    const reply = (m: unknown): void => {
+      if (!sock.destroyed) sock.write(JSON.stringify(m) + '\n');
+    };
+    sock.on('error', () => {});
+    sock.on(
+      'data',
+      lineReader(
+        (raw) => {
+          const m = raw as NfToManager;
+          if (info === null) {
+            if (m.type !== 'register') return reply({ type: 'error', code: 'NETVM_REGISTER', message: 'register first' });
+            try {
+              info = this.register(m, sock);
+            } catch (err) {
+              reply({ type: 'error', code: (err as NetvmError).code ?? 'NETVM_REGISTER', message: (err as Error).message });
+              sock.end();
+              return;
+            }
+            const s = this.services[info.service];
+            reply({
+              type: 'registered',
+              slot: info.slot,
+              instance: info.instance,
+              region: this.opts.config.name,
+              runId: 0,
+              args: m.args ?? s.args,
+              services: Object.fromEntries(this.services.map((x) => [x.name, x.id])),
+              ports: Object.fromEntries(this.ports.map((p) => [p.name, p.id])),
+              batch: this.batch,
+            });
+            return;
+          }
+          this.onNfMessage(info, m);
+        },
+        () => this.log.warn('bad line on the control socket'),
+      ),
+    );
+    sock.on('close', () => {
+      if (info !== null) this.onDeath(info);
+    });
+  }
+
+  private register(m: RegisterRequest, socket: net.Socket): SlotInfo {
+    if (typeof m.service !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(m.service))
+      throw new NetvmError('NETVM_REGISTER', 'register: service must be a name of 1-64 letters, digits, _ . -');
+    let s = this.services.find((x) => x.name === m.service);
+    if (s === undefined) {
+      // An NF for a service the config does not name: it joins as a new service, reachable
+      // with toService and by chains added later.
+      if (this.services.length >= this.region.layout.params.maxServices)
+        throw new NetvmError('NETVM_LIMIT', 'no free service ids');
+      s = { id: this.services.length, name: m.service, nf: m.nf, mode: m.mode, args: {}, configured: 0, slots: [], departed: {}, departedCount: 0 };
+      this.services.push(s);
+      this.broadcastNames();
+    }
+    const { i32, layout } = this.region;
+    const p = layout.params;
+    if (s.slots.length >= p.maxInstances) throw new NetvmError('NETVM_LIMIT', `service ${s.name} has ${p.maxInstances} instances already`);
+    let slot = -1;
+    for (let k = 1; k < p.maxSlots; k++) {
+      if (!this.slots.has(k) && Atomics.load(i32, (slotOffset(layout, k) >> 2) + S_STATE) === SLOT_FREE) {
+        slot = k;
+        break;
+      }
+    }
+    if (slot < 0) throw new NetvmError('NETVM_LIMIT', `all ${p.maxSlots - 1} NF slots are in use (region.maxSlots)`);
+    const used = new Set([...this.slots.values()].filter((x) => x.service === s.id && x.state !== 'dead').map((x) => x.instance));
+    let instance = 1;
+    while (used.has(instance)) instance++;
+    const b = slotOffset(layout, slot) >> 2;
+    i32.fill(0, b, b + SLOT_BYTES / 4);
+    i32[b + S_PID] = m.pid;
+    i32[b + S_SERVICE] = s.id;
+    i32[b + S_INSTANCE] = instance;
+    i32[b + S_MODE] = m.mode === 'poll' ? MODE_POLL : MODE_SHARED;
+    // The rendezvous key depends on (service, instance number) only, so a restarted
+    // instance gets its flows back.
+    i32[b + S_KEY] = (Math.imul(s.id + 1, 0x01000193) ^ instance) | 0;
+    Atomics.store(i32, b + S_STATE, 1);
+    const info: SlotInfo = { slot, service: s.id, instance, pid: m.pid, nf: m.nf, mode: m.mode, socket, state: 'starting', counters: {} };
+    this.slots.set(slot, info);
+    this.log.info({ service: s.name, instance, slot, pid: m.pid, nf: m.nf }, 'NF registered');
+    return info;
+  }
+
+  private onNfMessage(info: SlotInfo, m: NfToManager): void {
+    const s = this.services[info.service];
+    if (m.type === 'ready' && info.state === 'starting') {
+      info.state = 'active';
+      Atomics.store(this.region.i32, (slotOffset(this.region.layout, info.slot) >> 2) + S_STATE, SLOT_ACTIVE);
+      s.slots.push(info.slot);
+      this.writeService(s);
+      this.bumpEpoch();
+      this.log.info({ service: s.name, instance: info.instance, slot: info.slot }, 'NF ready');
+      for (const w of this.readyWaiters.splice(0)) w();
+    } else if (m.type === 'counters' && typeof m.counters === 'object' && m.counters !== null) {
+      info.counters = m.counters;
+    } else if (m.type === 'log') {
+      this.log.info({ service: s.name, instance: info.instance, ...(m.fields ?? {}) }, String(m.msg));
+    } else if (m.type === 'message') {
+      const from = `${s.name}#${info.instance}`;
+      if (m.to === undefined) this.log.info({ from, data: m.data }, 'message to the manager');
+      else {
+        const target = this.services.find((x) => x.name === m.to);
+        for (const slot of target?.slots ?? []) {
+          const t = this.slots.get(slot);
+          if (t && !t.socket.destroyed) t.socket.write(JSON.stringify({ type: 'message', from, data: m.data }) + '\n');
+        }
+      }
+    }
+  }
+
+  private broadcastNames(): void {
+    const msg =
+      JSON.stringify({
+        type: 'names',
+        services: Object.fromEntries(this.services.map((x) => [x.name, x.id])),
+        ports: Object.fromEntries(this.ports.map((p) => [p.name, p.id])),
+      }) + '\n';
+    for (const info of this.slots.values()) if (!info.socket.destroyed) info.socket.write(msg);
+  }
+
+  /** Liveness: the NF's socket closed (exit, crash, kill -9). */
+  private onDeath(info: SlotInfo): void {
+    if (info.state === 'dead') return;
+    const wasActive = info.state === 'active';
+    info.state = 'dead';
+    this.deaths++;
+    const { i32, layout } = this.region;
+    Atomics.store(i32, (slotOffset(layout, info.slot) >> 2) + S_STATE, SLOT_DEAD);
+    const s = this.services[info.service];
+    s.slots = s.slots.filter((x) => x !== info.slot);
+    this.writeService(s);
+    const epoch = this.bumpEpoch();
+    this.reclaims.push({ slot: info.slot, epoch, since: performance.now(), repaired: false });
+    const level = this.stopping ? 'info' : 'warn';
+    this.log[level](
+      { service: s.name, instance: info.instance, slot: info.slot, pid: info.pid, wasActive, remaining: s.slots.length },
+      this.stopping ? 'NF stopped' : 'NF is gone; reclaiming its buffers',
+    );
+    this.processReclaims();
+  }
+
+  private slotAlive = (slot: number): boolean => {
+    if (slot === 0) return true;
+    const info = this.slots.get(slot);
+    return info !== undefined && info.state !== 'dead';
+  };
+
+  /** Our own enqueue is blocked behind another process's reservation: is it dead? */
+  private repairStuck(): void {
+    const { i32, layout } = this.region;
+    for (const info of this.slots.values()) {
+      if (info.state === 'dead' || processAlive(info.pid)) continue;
+      this.log.warn({ slot: info.slot, pid: info.pid }, 'NF died mid-enqueue; repairing the ring');
+      Atomics.store(i32, (slotOffset(layout, info.slot) >> 2) + S_STATE, SLOT_DEAD);
+      this.reclaimer.repair(info.slot, (x) => x !== info.slot && this.slotAlive(x));
+    }
+  }
+
+  private processReclaims(): void {
+    for (let k = 0; k < this.reclaims.length; k++) {
+      const r = this.reclaims[k];
+      if (!r.repaired) {
+        const res = this.reclaimer.repair(r.slot, (x) => x !== r.slot && this.slotAlive(x));
+        if (!res.done) continue;
+        r.repaired = true;
+      }
+      // A live NF stuck in its handler for 2 s holds up nothing else: reclaim anyway.
+      if (!this.reclaimer.quiescent(r.slot, r.epoch) && performance.now() - r.since < 2000) continue;
+      const res = this.reclaimer.reclaim(r.slot);
+      const info = this.slots.get(r.slot);
+      if (info !== undefined) {
+        const s = this.services[info.service];
+        const c = this.slotCounters(r.slot);
+        for (const [name, v] of Object.entries(c)) s.departed[name] = (s.departed[name] ?? 0) + v;
+        s.departedCount++;
+        this.slots.delete(r.slot);
+      }
+      const { i32, layout } = this.region;
+      const b = slotOffset(layout, r.slot) >> 2;
+      i32.fill(0, b, b + SLOT_BYTES / 4);
+      Atomics.store(i32, b + S_STATE, SLOT_FREE);
+      if (res.drained + res.inFlight > 0 || !this.stopping)
+        this.log.info({ slot: r.slot, fromRing: res.drained, inFlight: res.inFlight }, 'buffers reclaimed');
+      this.reclaims.splice(k--, 1);
+    }
+  }
+
+  slotCounters(slot: number): Record<string, number> {
+    const { f64, layout } = this.region;
+    const c0 = slotCountersF64(layout, slot);
+    const out: Record<string, number> = {};
+    NF_COUNTERS.forEach((name, i) => (out[name] = f64[c0 + i]));
+    return out;
+  }
+
+  // ---------------------------------------------------------------- data path
+
+  private loop(): void {
+    if (!this.running) return;
+    const { u8, i32, f64, layout } = this.region;
+    const start = performance.now();
+    let now = start;
+    let iter = 0;
+    let idle = 0;
+    const router = this.router;
+    const cls = this.classifier;
+    const pool = this.pool;
+    const txDescs = this.txDescs;
+    const ports = this.ports;
+    const chainPackets = this.chainPackets;
+    const mgrCounters = slotCountersF64(layout, 0);
+    for (;;) {
+      router.refresh();
+      let work = 0;
+      for (let pi = 0; pi < ports.length; pi++) {
+        const p = ports[pi];
+        if (!p.input || p.closed) continue;
+        const pc = portCountersF64(layout, p.id);
+        if (p.driver.exhausted()) {
+          if (p.staged > 0) {
+            pool.free(p.stage, 0, p.staged);
+            p.staged = 0;
+          }
+          continue;
+        }
+        if (p.staged < p.stage.length) {
+          const want = p.stage.length - p.staged;
+          const got = pool.alloc(p.stage, p.staged, want);
+          p.staged += got;
+          if (got < want) f64[pc + PC_RX_NOBUF] += want - got;
+        }
+        const n = p.driver.rxBurst(p.stage, p.staged, now);
+        if (n <= 0) continue;
+        let bytes = 0;
+        for (let k = 0; k < n; k++) {
+          const d = p.stage[k];
+          const m = bufferOffset(layout, d) >> 2;
+          const len = i32[m + M_LEN];
+          bytes += len;
+          const chain = cls.classify(u8, (m << 2) + i32[m + M_DATA_OFF], len, p.id, (i32[m + M_FLAGS] & FLAG_HASH) !== 0 ? i32[m + M_HASH] : -1);
+          i32[m + M_HASH] = cls.lastHash;
+          i32[m + M_CHAIN] = chain;
+          i32[m + M_STEP] = -1;
+          i32[m + M_ACTION] = ACTION_NEXT;
+          i32[m + M_INPORT] = p.id;
+          if (chain >= 0) chainPackets[chain]++;
+          else f64[pc + PC_RX_NOROUTE]++;
+          router.route(d);
+        }
+        // Keep the unfilled buffers for the next burst.
+        p.stage.copyWithin(0, n, p.staged);
+        p.staged -= n;
+        f64[pc + PC_RX] += n;
+        f64[pc + PC_RX_BYTES] += bytes;
+        work += n;
+      }
+      router.flush();
+      for (let pi = 0; pi < ports.length; pi++) {
+        const p = ports[pi];
+        if (p.txRing === null) continue;
+        const n = p.txRing.dequeue(txDescs, 0, txDescs.length, 0);
+        if (n === 0) continue;
+        const sent = p.driver.txBurst(txDescs, n, now);
+        const pc = portCountersF64(layout, p.id);
+        let bytes = 0;
+        for (let k = 0; k < sent; k++) bytes += i32[(bufferOffset(layout, txDescs[k]) >> 2) + M_LEN];
+        f64[pc + PC_TX] += sent;
+        f64[pc + PC_TX_BYTES] += bytes;
+        if (sent < n) f64[pc + PC_TX_ERRORS] += n - sent;
+        pool.free(txDescs, 0, n);
+        work += n;
+      }
+      if (work === 0) {
+        if (++idle >= IDLE_BEFORE_SLEEP) break;
+      } else idle = 0;
+      if ((++iter & 31) === 0) {
+        now = performance.now();
+        if (now - start > SLICE_MS) break;
+      }
+    }
+    void mgrCounters;
+    if (this.reclaims.length > 0) this.processReclaims();
+    if (this.opts.exitWhenDone && this.finished()) {
+      void this.stop('inputs exhausted and every buffer is back in the pool');
+      return;
+    }
+    if (idle >= IDLE_BEFORE_SLEEP) {
+      // Nothing to do: sleep until an NF puts something in a port tx ring, or a rate-limited
+      // input is due, or 20 ms pass (so the event loop runs).
+      let until = 20;
+      for (const p of ports) {
+        if (!p.input || p.closed || p.driver.exhausted()) continue;
+        const due = p.driver.nextDue?.() ?? 0;
+        until = Math.min(until, Math.max(0, due - performance.now()));
+      }
+      if (until >= 1) this.sleeper.sleep(() => this.txPending(), until);
+    }
+    setImmediate(() => this.loop());
+  }
+
+  private txPending(): boolean {
+    for (const p of this.ports) if (p.txRing !== null && p.txRing.count() > 0) return true;
+    return false;
+  }
+
+  /** Free buffers: the pool ring plus every process's pool cache. */
+  poolFree(): number {
+    const { i32, layout } = this.region;
+    let free = ringOccupancy(i32, layout, POOL_RING);
+    for (let s = 0; s < layout.params.maxSlots; s++) free += i32[(slotOffset(layout, s) >> 2) + S_CACHE];
+    return free;
+  }
+
+  poolSize(): number {
+    const p = this.region.layout.params;
+    return p.bufCount * p.segments;
+  }
+
+  private finished(): boolean {
+    for (const p of this.ports) if (p.input && !p.driver.exhausted()) return false;
+    for (const p of this.ports) if (p.staged > 0) return false;
+    if (this.reclaims.length > 0) return false;
+    return this.poolFree() === this.poolSize();
+  }
+
+  uptimeSeconds(): number {
+    return ((this.stoppedAt || performance.now()) - this.startedAt) / 1000;
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  /** Stops NFs, drains what is in flight, closes ports, removes the region. */
+  async stop(reason: string): Promise<void> {
+    if (this.stopping) return;
+    this.log.info({ reason }, 'stopping');
+    await this.shutdown(reason);
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    this.stopping = true;
+    this.running = false;
+    this.stoppedAt = performance.now();
+    if (this.region) {
+      const { i32 } = this.region;
+      Atomics.store(i32, H_STATE, REGION_STATE_STOPPING);
+      for (const info of this.slots.values()) {
+        if (!info.socket.destroyed) info.socket.write(JSON.stringify({ type: 'stop' }) + '\n');
+        // Wake sleepers so they see the stop now.
+        new Sleeper(i32, this.region.layout, info.slot).wake();
+      }
+      const deadline = performance.now() + 3000;
+      while ([...this.slots.values()].some((x) => x.state !== 'dead') && performance.now() < deadline) {
+        this.drainTx();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      for (const c of this.children) c.kill('SIGKILL');
+      for (const info of this.slots.values()) if (info.state !== 'dead') info.socket.destroy();
+      await new Promise((r) => setTimeout(r, 20));
+      this.drainTx();
+      // Every NF is gone now: reclaim without waiting for quiescence.
+      for (const r of this.reclaims) r.since = -1e9;
+      for (let k = 0; k < 50 && this.reclaims.length > 0; k++) {
+        this.processReclaims();
+        if (this.reclaims.length > 0) await new Promise((r) => setTimeout(r, 10));
+      }
+      for (const p of this.ports) {
+        if (p.staged > 0) this.pool.free(p.stage, 0, p.staged);
+        p.staged = 0;
+      }
+      this.pool.flush();
+    }
+    for (const p of this.ports) {
+      if (p.closed) continue;
+      p.closed = true;
+      try {
+        await p.driver.close();
+      } catch (err) {
+        this.log.error({ port: p.name, err: (err as Error).message }, 'closing port failed');
+      }
+    }
+    if (this.server) {
+      this.server.close();
+      fs.rmSync(this.socketPath, { force: true });
+    }
+    this.doneResolve(reason);
+  }
+
+  /** Removes the region file; called after the final stats are read. */
+  release(): void {
+    if (this.region) removeRegion(this.region);
+  }
+
+  /** Sends what NFs left in port tx rings during shutdown (counted like normal traffic). */
+  private drainTx(): void {
+    const { i32, f64, layout } = this.region;
+    for (const p of this.ports) {
+      if (p.txRing === null || p.closed) continue;
+      for (;;) {
+        const n = p.txRing.dequeue(this.txDescs, 0, this.txDescs.length, 0);
+        if (n === 0) break;
+        const sent = p.driver.txBurst(this.txDescs, n, performance.now());
+        const pc = portCountersF64(layout, p.id);
+        let bytes = 0;
+        for (let k = 0; k < sent; k++) bytes += i32[(bufferOffset(layout, this.txDescs[k]) >> 2) + M_LEN];
+        f64[pc + PC_TX] += sent;
+        f64[pc + PC_TX_BYTES] += bytes;
+        if (sent < n) f64[pc + PC_TX_ERRORS] += n - sent;
+        this.pool.free(this.txDescs, 0, n);
+      }
+    }
+  }
+
+  /** Info for stats: live and departed instances per service. */
+  serviceInstances(s: ServiceInfo): SlotInfo[] {
+    return [...this.slots.values()].filter((x) => x.service === s.id);
+  }
+
+  slotsInfo(): Map<number, SlotInfo> {
+    return this.slots;
+  }
+
+  managerDropsNoRoute(): number {
+    return this.region.f64[slotCountersF64(this.region.layout, 0) + C_DROP_NO_ROUTE];
+  }
+
+  classifierStats(): { flows: number; hits: number; misses: number } {
+    const c = this.classifier;
+    return { flows: c.flowCount(), hits: c.hits, misses: c.misses };
+  }
+
+  ringOccupancy(slot: number): number {
+    return ringOccupancy(this.region.i32, this.region.layout, nfRingId(slot));
+  }
+}
+
+export type { SlotInfo, ServiceInfo, PortRuntime };

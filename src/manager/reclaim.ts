@@ -1,0 +1,105 @@
+// Getting every buffer back from a dead NF (exit, crash, kill -9). OpenNetVM left dead NFs'
+// buffers stranded; netvm reclaims them:
+//   1. repair any ring the NF died in the middle of (ring.ts repairAbandoned);
+//   2. wait until every live process has refreshed past the service-map change that removed
+//      the NF (its `seenEpoch`, or it is asleep), so nobody routes into its ring any more;
+//   3. drain its rx ring;
+//   4. owner scan: every buffer whose M_OWNER is the dead slot and that sits in no ring was in
+//      its hands (in flight or in its private pool cache): give it back to the pool.
+import {
+  bufferOffset,
+  DESC_INDEX_MASK,
+  M_OWNER,
+  makeDesc,
+  nfRingId,
+  ringCount,
+  S_SEEN_EPOCH,
+  S_SLEEP,
+  S_STATE,
+  SLOT_ACTIVE,
+  slotOffset,
+  type Layout,
+} from '../core/layout.js';
+import { Ring, repairAbandoned } from '../core/ring.js';
+import type { Pool } from '../core/pool.js';
+
+export interface ReclaimResult {
+  drained: number;
+  inFlight: number;
+  repaired: number;
+}
+
+export class Reclaimer {
+  private readonly i32: Int32Array;
+  private readonly layout: Layout;
+  private readonly pool: Pool;
+  private readonly rings: Ring[] = [];
+  private readonly mark: Uint8Array;
+  private readonly scratch = new Int32Array(256);
+
+  constructor(i32: Int32Array, layout: Layout, pool: Pool) {
+    this.i32 = i32;
+    this.layout = layout;
+    this.pool = pool;
+    for (let r = 0; r < ringCount(layout.params); r++) this.rings.push(new Ring(i32, layout, r, 0));
+    this.mark = new Uint8Array(layout.params.segments * layout.params.bufCount);
+  }
+
+  /** Step 1; returns false while an earlier reservation still has to publish (retry). */
+  repair(deadSlot: number, isAlive: (slot: number) => boolean): { done: boolean; repaired: number } {
+    const res = repairAbandoned(this.i32, this.layout, deadSlot, isAlive);
+    if (res.pending) return { done: false, repaired: 0 };
+    for (const d of res.giveBack) {
+      this.i32[(bufferOffset(this.layout, d) >> 2) + M_OWNER] = 0;
+      this.pool.freeOne(d);
+    }
+    return { done: true, repaired: res.giveBack.length };
+  }
+
+  /** Step 2: has every other active process moved past `epoch`? */
+  quiescent(deadSlot: number, epoch: number): boolean {
+    const l = this.layout;
+    for (let s = 1; s < l.params.maxSlots; s++) {
+      if (s === deadSlot) continue;
+      const b = slotOffset(l, s) >> 2;
+      if (Atomics.load(this.i32, b + S_STATE) !== SLOT_ACTIVE) continue;
+      if (Atomics.load(this.i32, b + S_SLEEP) === 1) continue;
+      if (Atomics.load(this.i32, b + S_SEEN_EPOCH) - epoch < 0) return false;
+    }
+    return true;
+  }
+
+  /** Steps 3 and 4. The dead slot must be out of every route (after `quiescent`). */
+  reclaim(deadSlot: number): ReclaimResult {
+    const i32 = this.i32;
+    const l = this.layout;
+    let drained = 0;
+    const rx = this.rings[nfRingId(deadSlot)];
+    for (;;) {
+      const n = rx.dequeue(this.scratch, 0, this.scratch.length, 0);
+      if (n === 0 && rx.count() === 0) break;
+      this.pool.free(this.scratch, 0, n);
+      drained += n;
+    }
+    // Owner scan: mark what sits in rings, then take back the dead slot's unmarked buffers.
+    const mark = this.mark;
+    mark.fill(0);
+    const bufCount = l.params.bufCount;
+    const note = (d: number): void => {
+      mark[(d >>> 24) * bufCount + (d & DESC_INDEX_MASK)] = 1;
+    };
+    for (const r of this.rings) r.forEachQueued(note);
+    let inFlight = 0;
+    for (let s = 0; s < l.params.segments; s++) {
+      for (let i = 0; i < bufCount; i++) {
+        const d = makeDesc(s, i);
+        const m = (bufferOffset(l, d) >> 2) + M_OWNER;
+        if (i32[m] !== deadSlot || mark[s * bufCount + i] === 1) continue;
+        i32[m] = 0;
+        this.pool.freeOne(d);
+        inFlight++;
+      }
+    }
+    return { drained, inFlight, repaired: 0 };
+  }
+}

@@ -1,0 +1,149 @@
+// Counters, read from the shared region without locks (each counter has one writer), as
+// one JSON object (`--stats-json`, the control API) and as the terminal table printed every
+// second.
+import {
+  NF_COUNTERS,
+  PORT_COUNTERS,
+  portCountersF64,
+  S_SLEEP,
+  slotOffset,
+} from '../core/layout.js';
+import type { Manager } from './manager.js';
+
+export interface InstanceStats {
+  instance: number;
+  slot: number;
+  pid: number;
+  nf: string;
+  mode: string;
+  state: string;
+  rx: number;
+  tx: number;
+  drops: { action: number; ringFull: number; noRoute: number; invalid: number; handlerErrors: number };
+  actions: { next: number; drop: number; toService: number; toPort: number };
+  txToNf: number;
+  txToPort: number;
+  batches: number;
+  wakeups: number;
+  sleeps: number;
+  asleep: boolean;
+  ring: { occupancy: number; capacity: number };
+  nf: Record<string, number>;
+}
+
+export interface StatsSnapshot {
+  time: string;
+  uptimeSeconds: number;
+  region: { file: string; hugePages: boolean; bytes: number };
+  pool: { size: number; free: number; inUse: number };
+  ports: Record<string, Record<string, number | string | Record<string, number>>>;
+  services: Record<string, { nf: string; instances: InstanceStats[]; departed: { instances: number } & Record<string, number> }>;
+  chains: Record<string, { packets: number }>;
+  manager: { dropNoRoute: number; flows: number; flowHits: number; flowMisses: number; nfDeaths: number };
+}
+
+function instanceStats(m: Manager, slot: number, info: { instance: number; pid: number; nf: string; mode: string; state: string; counters: Record<string, number> }): InstanceStats {
+  const c = m.slotCounters(slot);
+  const { i32, layout } = m.region;
+  return {
+    instance: info.instance,
+    slot,
+    pid: info.pid,
+    nf: info.nf,
+    mode: info.mode,
+    state: info.state,
+    rx: c.rx,
+    tx: c.tx,
+    drops: { action: c.dropAction, ringFull: c.dropRingFull, noRoute: c.dropNoRoute, invalid: c.dropInvalid, handlerErrors: c.handlerErrors },
+    actions: { next: c.actNext, drop: c.actDrop, toService: c.actToService, toPort: c.actToPort },
+    txToNf: c.txToNf,
+    txToPort: c.txToPort,
+    batches: c.batches,
+    wakeups: c.wakeups,
+    sleeps: c.sleeps,
+    asleep: i32[(slotOffset(layout, slot) >> 2) + S_SLEEP] === 1,
+    ring: { occupancy: m.ringOccupancy(slot), capacity: layout.params.ringSize },
+    nf: { ...info.counters },
+  };
+}
+
+export function snapshot(m: Manager): StatsSnapshot {
+  const { f64, layout } = m.region;
+  const ports: StatsSnapshot['ports'] = {};
+  for (const p of m.ports) {
+    const c0 = portCountersF64(layout, p.id);
+    const o: Record<string, number | string | Record<string, number>> = { driver: p.driver.kind };
+    PORT_COUNTERS.forEach((name, i) => (o[name] = f64[c0 + i]));
+    o.driverStats = p.driver.stats();
+    ports[p.name] = o;
+  }
+  const services: StatsSnapshot['services'] = {};
+  for (const s of m.services) {
+    const instances = m
+      .serviceInstances(s)
+      .sort((a, b) => a.instance - b.instance)
+      .map((x) => instanceStats(m, x.slot, x));
+    const departed: { instances: number } & Record<string, number> = { instances: s.departedCount };
+    for (const k of NF_COUNTERS) departed[k] = s.departed[k] ?? 0;
+    services[s.name] = { nf: s.nf, instances, departed };
+  }
+  const chains: StatsSnapshot['chains'] = {};
+  for (const c of m.opts.config.chains) chains[c.name] = { packets: m.chainPackets[c.id] };
+  const free = m.poolFree();
+  const size = m.poolSize();
+  const cls = m.classifierStats();
+  return {
+    time: new Date().toISOString(),
+    uptimeSeconds: Math.round(m.uptimeSeconds() * 1000) / 1000,
+    region: { file: m.region.file, hugePages: m.region.hugePages, bytes: layout.totalSize },
+    pool: { size, free, inUse: size - free },
+    ports,
+    services,
+    chains,
+    manager: { dropNoRoute: m.managerDropsNoRoute(), flows: cls.flows, flowHits: cls.hits, flowMisses: cls.misses, nfDeaths: m.deaths },
+  };
+}
+
+const fmtRate = (perSec: number): string =>
+  perSec >= 1e6 ? `${(perSec / 1e6).toFixed(2)}M` : perSec >= 1e3 ? `${(perSec / 1e3).toFixed(1)}k` : perSec.toFixed(0);
+const fmtCount = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : String(n));
+const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
+const lpad = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
+
+/** The terminal table: rates from the difference between two snapshots. */
+export function formatStats(cur: StatsSnapshot, prev: StatsSnapshot | null): string {
+  const dt = prev ? Math.max(1e-3, cur.uptimeSeconds - prev.uptimeSeconds) : 1;
+  const lines: string[] = [];
+  lines.push(
+    `netvm  up ${cur.uptimeSeconds.toFixed(0)}s  pool ${cur.pool.free}/${cur.pool.size} free  flows ${cur.manager.flows}  NF deaths ${cur.manager.nfDeaths}`,
+  );
+  lines.push(`${pad('PORT', 14)}${pad('DRIVER', 10)}${lpad('RX pps', 10)}${lpad('TX pps', 10)}${lpad('RX', 10)}${lpad('TX', 10)}${lpad('no-buf', 8)}${lpad('no-route', 9)}${lpad('lat us', 8)}`);
+  for (const [name, p] of Object.entries(cur.ports)) {
+    const q = prev?.ports[name];
+    const rx = p.rx as number;
+    const tx = p.tx as number;
+    const rxr = q ? (rx - (q.rx as number)) / dt : 0;
+    const txr = q ? (tx - (q.tx as number)) / dt : 0;
+    const lc = p.latencyCount as number;
+    const lat = lc > 0 ? ((p.latencySumNs as number) / lc / 1000).toFixed(1) : '-';
+    lines.push(
+      `${pad(name, 14)}${pad(String(p.driver), 10)}${lpad(fmtRate(rxr), 10)}${lpad(fmtRate(txr), 10)}${lpad(fmtCount(rx), 10)}${lpad(fmtCount(tx), 10)}${lpad(fmtCount(p.rxNoBuffer as number), 8)}${lpad(fmtCount(p.rxDropNoRoute as number), 9)}${lpad(lat, 8)}`,
+    );
+  }
+  lines.push(
+    `${pad('NF', 14)}${pad('MODE', 8)}${lpad('RX pps', 10)}${lpad('TX pps', 10)}${lpad('drop act', 9)}${lpad('ring-full', 10)}${lpad('no-route', 9)}${lpad('ring', 7)}${lpad('wakeups', 9)}  actions n/d/s/p`,
+  );
+  for (const [name, s] of Object.entries(cur.services)) {
+    if (s.instances.length === 0) lines.push(`${pad(`${name} (no instances)`, 14)}`);
+    for (const i of s.instances) {
+      const q = prev?.services[name]?.instances.find((x) => x.slot === i.slot && x.pid === i.pid);
+      const rxr = q ? (i.rx - q.rx) / dt : 0;
+      const txr = q ? (i.tx - q.tx) / dt : 0;
+      const wk = q ? (i.wakeups - q.wakeups) / dt : 0;
+      lines.push(
+        `${pad(`${name}#${i.instance}`, 14)}${pad(i.mode, 8)}${lpad(fmtRate(rxr), 10)}${lpad(fmtRate(txr), 10)}${lpad(fmtCount(i.drops.action), 9)}${lpad(fmtCount(i.drops.ringFull), 10)}${lpad(fmtCount(i.drops.noRoute), 9)}${lpad(`${Math.round((100 * i.ring.occupancy) / i.ring.capacity)}%`, 7)}${lpad(`${fmtRate(wk)}/s`, 9)}  ${fmtCount(i.actions.next)}/${fmtCount(i.actions.drop)}/${fmtCount(i.actions.toService)}/${fmtCount(i.actions.toPort)}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,21 @@
+// The port driver registry: config driver name → PortDriver. Adding a driver is one entry.
+import { NetvmError } from '../core/errors.js';
+import type { PortDriver } from './port-driver.js';
+import { GeneratorPort, type GeneratorOptions } from './generator/generator-port.js';
+import { PcapPort } from './pcap/pcap-port.js';
+import { SinkPort } from './sink/sink-port.js';
+
+export type { PortDriver, BufferAccess, PortStats } from './port-driver.js';
+
+export function createPortDriver(driver: string, options: Record<string, unknown>): PortDriver {
+  switch (driver) {
+    case 'generator':
+      return new GeneratorPort(options as Partial<GeneratorOptions>);
+    case 'sink':
+      return new SinkPort(options as ConstructorParameters<typeof SinkPort>[0]);
+    case 'pcap':
+      return new PcapPort(options as ConstructorParameters<typeof PcapPort>[0]);
+    default:
+      throw new NetvmError('NETVM_PORT_OPEN', `unknown port driver "${driver}"; available: generator, sink, pcap`);
+  }
+}
