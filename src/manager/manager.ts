@@ -73,7 +73,8 @@ import { FLAG_HASH, type BufferAccess, type PortDriver } from '../ports/port-dri
 import { createPortDriver } from '../ports/index.js';
 import { Classifier } from './classifier.js';
 import { Reclaimer } from './reclaim.js';
-import type { ResolvedConfig } from '../config/types.js';
+import { snapshot } from './stats.js';
+import type { ResolvedConfig, ResolvedStep } from '../config/types.js';
 
 export interface ManagerOptions {
   config: ResolvedConfig;
@@ -268,7 +269,7 @@ export class Manager {
     i32.fill(0, chainStepI32(layout, 0, 0), chainStepI32(layout, p.maxChains, 0));
     for (const c of this.opts.config.chains) {
       if (c.steps.length >= p.maxSteps) throw new NetvmError('NETVM_LIMIT', `chain ${c.name}: at most ${p.maxSteps - 1} steps`);
-      c.steps.forEach((st, k) => {
+      c.steps.forEach((st: ResolvedStep, k: number) => {
         const code =
           st.kind === 'service' ? (STEP_SERVICE << 24) | st.service : st.kind === 'port' ? (STEP_PORT << 24) | st.port : STEP_DROP << 24;
         i32[chainStepI32(layout, c.id, k)] = code;
@@ -363,6 +364,12 @@ export class Manager {
         (raw) => {
           const m = raw as NfToManager;
           if (info === null) {
+            // `netvm stats`: a one-shot query, not an NF.
+            if ((m as { type: string }).type === 'stats') {
+              reply({ type: 'stats', stats: snapshot(this) });
+              sock.end();
+              return;
+            }
             if (m.type !== 'register') return reply({ type: 'error', code: 'NETVM_REGISTER', message: 'register first' });
             try {
               info = this.register(m, sock);

@@ -28,7 +28,8 @@ export interface InstanceStats {
   sleeps: number;
   asleep: boolean;
   ring: { occupancy: number; capacity: number };
-  nf: Record<string, number>;
+  /** The NF's own counters (ctx.counters), as last reported over the control socket. */
+  counters: Record<string, number>;
 }
 
 export interface StatsSnapshot {
@@ -63,7 +64,7 @@ function instanceStats(m: Manager, slot: number, info: { instance: number; pid: 
     sleeps: c.sleeps,
     asleep: i32[(slotOffset(layout, slot) >> 2) + S_SLEEP] === 1,
     ring: { occupancy: m.ringOccupancy(slot), capacity: layout.params.ringSize },
-    nf: { ...info.counters },
+    counters: { ...info.counters },
   };
 }
 
@@ -124,8 +125,8 @@ export function formatStats(cur: StatsSnapshot, prev: StatsSnapshot | null): str
     const tx = p.tx as number;
     const rxr = q ? (rx - (q.rx as number)) / dt : 0;
     const txr = q ? (tx - (q.tx as number)) / dt : 0;
-    const lc = p.latencyCount as number;
-    const lat = lc > 0 ? ((p.latencySumNs as number) / lc / 1000).toFixed(1) : '-';
+    const ds = p.driverStats as Record<string, number>;
+    const lat = ds.latencyCount > 0 ? ds.latencyAvgUs.toFixed(1) : '-';
     lines.push(
       `${pad(name, 14)}${pad(String(p.driver), 10)}${lpad(fmtRate(rxr), 10)}${lpad(fmtRate(txr), 10)}${lpad(fmtCount(rx), 10)}${lpad(fmtCount(tx), 10)}${lpad(fmtCount(p.rxNoBuffer as number), 8)}${lpad(fmtCount(p.rxDropNoRoute as number), 9)}${lpad(lat, 8)}`,
     );
@@ -145,5 +146,36 @@ export function formatStats(cur: StatsSnapshot, prev: StatsSnapshot | null): str
       );
     }
   }
+  return lines.join('\n');
+}
+
+/** The final summary `netvm run` prints: totals since start, not rates. */
+export function formatSummary(s: StatsSnapshot, reason: string): string {
+  const secs = Math.max(1e-3, s.uptimeSeconds);
+  const lines: string[] = [`netvm: stopped (${reason}) after ${s.uptimeSeconds.toFixed(2)} s`];
+  lines.push(`${pad('PORT', 14)}${pad('DRIVER', 10)}${lpad('RX', 12)}${lpad('TX', 12)}${lpad('RX Mpps', 9)}${lpad('TX Mpps', 9)}${lpad('no-buf', 8)}${lpad('no-route', 9)}${lpad('lat us', 8)}`);
+  for (const [name, p] of Object.entries(s.ports)) {
+    const ds = p.driverStats as Record<string, number>;
+    const lat = ds.latencyCount > 0 ? ds.latencyAvgUs.toFixed(1) : '-';
+    const rx = p.rx as number;
+    const tx = p.tx as number;
+    lines.push(
+      `${pad(name, 14)}${pad(String(p.driver), 10)}${lpad(String(rx), 12)}${lpad(String(tx), 12)}${lpad((rx / secs / 1e6).toFixed(3), 9)}${lpad((tx / secs / 1e6).toFixed(3), 9)}${lpad(String(p.rxNoBuffer), 8)}${lpad(String(p.rxDropNoRoute), 9)}${lpad(lat, 8)}`,
+    );
+  }
+  lines.push(`${pad('NF', 14)}${lpad('RX', 12)}${lpad('TX', 12)}${lpad('drop act', 10)}${lpad('ring-full', 10)}${lpad('no-route', 9)}${lpad('invalid', 8)}${lpad('errors', 7)}`);
+  for (const [name, sv] of Object.entries(s.services)) {
+    for (const i of sv.instances)
+      lines.push(
+        `${pad(`${name}#${i.instance}`, 14)}${lpad(String(i.rx), 12)}${lpad(String(i.tx), 12)}${lpad(String(i.drops.action), 10)}${lpad(String(i.drops.ringFull), 10)}${lpad(String(i.drops.noRoute), 9)}${lpad(String(i.drops.invalid), 8)}${lpad(String(i.drops.handlerErrors), 7)}`,
+      );
+    if (sv.departed.instances > 0)
+      lines.push(`${pad(`${name} (gone x${sv.departed.instances})`, 14)}${lpad(String(sv.departed.rx), 12)}${lpad(String(sv.departed.tx), 12)}`);
+  }
+  const chains = Object.entries(s.chains)
+    .map(([k, v]) => `${k}=${v.packets}`)
+    .join(' ');
+  lines.push(`chains: ${chains || '-'}   flows: ${s.manager.flows}   NF deaths: ${s.manager.nfDeaths}`);
+  lines.push(`pool: ${s.pool.free}/${s.pool.size} buffers free${s.pool.free === s.pool.size ? '' : `  (${s.pool.inUse} MISSING)`}`);
   return lines.join('\n');
 }

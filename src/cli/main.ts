@@ -1,0 +1,362 @@
+// The `netvm` command: demo, start, run, check, nf run, stats. Argument parsing is Node's own
+// util.parseArgs; everything that can go wrong at setup ends as one line
+// `netvm: CODE: what to do` and a non-zero exit status.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { NetvmError } from '../core/errors.js';
+import { createLogger } from '../core/log.js';
+import { controlSocketPath } from '../core/paths.js';
+import { lineReader } from '../core/control-protocol.js';
+import { Manager } from '../manager/manager.js';
+import { formatStats, formatSummary, snapshot, type StatsSnapshot } from '../manager/stats.js';
+import { demoConfig, loadConfigFile } from '../config/load-config.js';
+import { catalogModulePath, catalogNames } from '../config/catalog.js';
+import type { ResolvedConfig } from '../config/types.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The package root (dist/src/cli → ../../..). */
+export const packageRoot = path.resolve(here, '../../..');
+const cliPath = path.join(packageRoot, 'bin', 'netvm.js');
+
+const USAGE = `netvm — network service chains on commodity Linux
+
+Usage:
+  netvm demo [--rate PPS] [--count N] [--seconds S]
+                          generator -> monitor -> forward -> forward -> sink, live stats
+  netvm start --config FILE [--name NAME] [--stats-json FILE] [--quiet]
+                          long-running manager; launches the NFs the config lists
+  netvm run --config FILE [--name NAME] [--stats-json FILE] [--timeout S] [--quiet]
+                          like start, but exits once every input port is exhausted and
+                          every buffer is back in the pool; prints a summary
+  netvm check --config FILE
+                          validates a config and prints what it resolves to
+  netvm nf run NF --service NAME [--name NAME] [--mode shared|poll] [--args JSON]
+                          runs an NF process (catalog name or a .ts/.js module path)
+                          that joins a running manager
+  netvm nf list           the catalog NFs
+  netvm stats [--name NAME] [--json] [--watch]
+                          counters of a running manager
+  netvm version
+
+Environment: NETVM_LOG_LEVEL (info), NETVM_RUN_DIR (control sockets).
+Docs: docs/configuration.md, docs/writing-an-nf.md, docs/architecture.md`;
+
+function usage(msg: string): never {
+  throw new NetvmError('NETVM_USAGE', `${msg}\n\n${USAGE}`);
+}
+
+type Flags = Record<string, string | boolean | undefined>;
+
+function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>, positionals = false): { values: Flags; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options, allowPositionals: positionals, strict: true });
+    return { values: r.values as Flags, positionals: r.positionals };
+  } catch (err) {
+    usage((err as Error).message);
+  }
+}
+
+function num(v: string | boolean | undefined, flag: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isFinite(n) || n < 0) usage(`${flag} expects a non-negative number (got ${String(v)})`);
+  return n;
+}
+
+// ------------------------------------------------------------------ manager commands
+
+interface ManagerRun {
+  config: ResolvedConfig;
+  exitWhenDone: boolean;
+  statsJson?: string;
+  quiet: boolean;
+  seconds?: number;
+  timeout?: number;
+}
+
+async function runManager(o: ManagerRun): Promise<number> {
+  const log = createLogger();
+  for (const w of o.config.warnings) log.warn(w);
+  const m = new Manager({ config: o.config, log, exitWhenDone: o.exitWhenDone, cliPath });
+  let signalled = false;
+  const onSignal = (sig: string): void => {
+    if (signalled) {
+      log.warn('second signal: exiting now');
+      m.release();
+      process.exit(130);
+    }
+    signalled = true;
+    void m.stop(`${sig} received`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  await m.start();
+
+  const tty = process.stdout.isTTY === true;
+  let prev: StatsSnapshot | null = null;
+  const timer = o.quiet
+    ? null
+    : setInterval(() => {
+        const cur = snapshot(m);
+        const table = formatStats(cur, prev);
+        prev = cur;
+        // A terminal gets a live view redrawn in place; a pipe gets one table per second.
+        process.stdout.write(tty ? `\x1b[H\x1b[2J${table}\n` : `${table}\n\n`);
+      }, 1000);
+  const limits: NodeJS.Timeout[] = [];
+  let timedOut = false;
+  if (o.seconds !== undefined && o.seconds > 0) limits.push(setTimeout(() => void m.stop(`ran for ${o.seconds} s`), o.seconds * 1000));
+  if (o.timeout !== undefined && o.timeout > 0)
+    limits.push(
+      setTimeout(() => {
+        log.error({ timeout: o.timeout }, 'timeout: inputs not finished; stopping');
+        timedOut = true;
+        void m.stop('timeout');
+      }, o.timeout * 1000),
+    );
+  const reason = await m.done;
+  if (timer) clearInterval(timer);
+  for (const t of limits) clearTimeout(t);
+  const final = snapshot(m);
+  m.release();
+  if (o.statsJson) fs.writeFileSync(o.statsJson, JSON.stringify(final, null, 2) + '\n');
+  process.stdout.write(`${formatSummary(final, reason)}\n`);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  process.off('SIGHUP', onSignal);
+  if (final.pool.free !== final.pool.size) {
+    log.error({ free: final.pool.free, size: final.pool.size }, 'buffers missing from the pool at exit');
+    return 1;
+  }
+  return timedOut ? 1 : 0;
+}
+
+function configFrom(values: Flags): ResolvedConfig {
+  const file = values.config;
+  if (typeof file !== 'string') usage('--config FILE is required');
+  return loadConfigFile(file, typeof values.name === 'string' ? { name: values.name } : {});
+}
+
+const managerFlags = {
+  config: { type: 'string' as const, short: 'c' },
+  name: { type: 'string' as const },
+  'stats-json': { type: 'string' as const },
+  quiet: { type: 'boolean' as const, short: 'q' },
+  timeout: { type: 'string' as const },
+};
+
+async function cmdStart(argv: string[], exitWhenDone: boolean): Promise<number> {
+  const { values } = parse(argv, managerFlags);
+  return runManager({
+    config: configFrom(values),
+    exitWhenDone,
+    statsJson: values['stats-json'] as string | undefined,
+    quiet: values.quiet === true,
+    timeout: num(values.timeout, '--timeout', 0),
+  });
+}
+
+async function cmdDemo(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    rate: { type: 'string' },
+    count: { type: 'string' },
+    seconds: { type: 'string' },
+    name: { type: 'string' },
+    'stats-json': { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+  });
+  const count = num(values.count, '--count', 0);
+  const config = demoConfig({ rate: num(values.rate, '--rate', 0), count });
+  if (typeof values.name === 'string') config.name = values.name;
+  if (!process.stdout.isTTY && values.quiet !== true)
+    process.stderr.write('netvm demo: stats every second; stop with Ctrl-C (or pass --seconds / --count)\n');
+  return runManager({
+    config,
+    exitWhenDone: count > 0,
+    statsJson: values['stats-json'] as string | undefined,
+    quiet: values.quiet === true,
+    seconds: num(values.seconds, '--seconds', 0),
+  });
+}
+
+function cmdCheck(argv: string[]): number {
+  const { values } = parse(argv, { config: { type: 'string', short: 'c' }, name: { type: 'string' } });
+  const c = configFrom(values);
+  const out: string[] = [`${c.file ?? 'config'}: OK (name "${c.name}")`];
+  for (const p of c.ports) out.push(`  port ${p.id} ${p.name}: ${p.driver}${p.input ? ' in' : ''}${p.output ? ' out' : ''}`);
+  for (const s of c.services)
+    out.push(`  service ${s.id} ${s.name}: ${s.nf.kind === 'catalog' ? s.nf.name : s.nf.path} x${s.instances} (${s.mode})`);
+  for (const ch of c.chains)
+    out.push(
+      `  chain ${ch.id} ${ch.name}${ch.id === c.defaultChain ? ' (default)' : ''}: ${ch.steps.map((st) => (st.kind === 'drop' ? 'drop' : st.name)).join(' -> ')}`,
+    );
+  c.rules.forEach((r, i) => out.push(`  rule ${i}: ${JSON.stringify(r.match)} -> ${r.chainName}`));
+  for (const w of c.warnings) out.push(`  warning: ${w}`);
+  process.stdout.write(out.join('\n') + '\n');
+  return 0;
+}
+
+// ------------------------------------------------------------------ NF processes
+
+let hooksRegistered = false;
+async function registerLoaders(file: string): Promise<void> {
+  if (hooksRegistered) return;
+  hooksRegistered = true;
+  const { register } = await import('node:module');
+  register(new URL('./resolve-hooks.js', import.meta.url).href, import.meta.url);
+  // NFs are TypeScript and run without a compile step: tsx transpiles on import.
+  if (/\.[cm]?ts$/.test(file)) {
+    const tsx = await import('tsx/esm/api');
+    tsx.register();
+  }
+}
+
+async function cmdNf(argv: string[]): Promise<number> {
+  const sub = argv[0];
+  if (sub === 'list') {
+    process.stdout.write(catalogNames().join('\n') + '\n');
+    return 0;
+  }
+  if (sub !== 'run') usage(`unknown nf subcommand "${sub ?? ''}" (run, list)`);
+  const { values, positionals } = parse(
+    argv.slice(1),
+    {
+      service: { type: 'string', short: 's' },
+      name: { type: 'string' },
+      mode: { type: 'string' },
+      args: { type: 'string' },
+    },
+    true,
+  );
+  if (positionals.length !== 1) usage('nf run takes one NF: a catalog name or a module path');
+  const spec = positionals[0];
+  const service = values.service;
+  if (typeof service !== 'string') usage('nf run: --service NAME is required');
+  const mode = (values.mode ?? 'shared') as string;
+  if (mode !== 'shared' && mode !== 'poll') usage(`--mode must be shared or poll (got ${mode})`);
+  let args: Record<string, unknown> | undefined;
+  if (typeof values.args === 'string') {
+    try {
+      args = JSON.parse(values.args) as Record<string, unknown>;
+    } catch (err) {
+      usage(`--args must be a JSON object: ${(err as Error).message}`);
+    }
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) usage('--args must be a JSON object');
+  }
+  const isPath = spec.includes('/') || /\.[cm]?[jt]s$/.test(spec);
+  let file: string;
+  if (isPath) {
+    file = path.resolve(spec);
+    if (!fs.existsSync(file)) throw new NetvmError('NETVM_NF_LOAD', `NF module ${file} does not exist`);
+  } else file = catalogModulePath(spec);
+  await registerLoaders(file);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new NetvmError('NETVM_NF_LOAD', `cannot load NF ${spec} (${file}): ${(err as Error).stack ?? String(err)}`, { cause: err });
+  }
+  const { isNFDefinition } = await import('../nflib/define-nf.js');
+  const { runNF } = await import('../nflib/runtime.js');
+  const def = mod.default ?? mod.nf;
+  if (!isNFDefinition(def))
+    throw new NetvmError('NETVM_NF_INVALID', `${file} must \`export default defineNF({ name, process | packet, ... })\` from 'netvm'`);
+  await runNF(def, { name: (values.name as string | undefined) ?? 'netvm', service, mode, args, nfLabel: isPath ? file : spec });
+  return 0;
+}
+
+// ------------------------------------------------------------------ stats of a running manager
+
+function queryStats(name: string): Promise<StatsSnapshot> {
+  const p = controlSocketPath(name);
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection(p);
+    sock.once('error', (err) =>
+      reject(
+        new NetvmError('NETVM_MANAGER_UNREACHABLE', `no netvm manager "${name}" at ${p} (${(err as NodeJS.ErrnoException).code ?? err.message})`),
+      ),
+    );
+    sock.on(
+      'data',
+      lineReader(
+        (m) => {
+          const msg = m as { type: string; stats?: StatsSnapshot; message?: string };
+          if (msg.type === 'stats' && msg.stats) resolve(msg.stats);
+          else reject(new NetvmError('NETVM_MANAGER_UNREACHABLE', msg.message ?? 'unexpected reply'));
+          sock.end();
+        },
+        () => {},
+      ),
+    );
+    sock.once('connect', () => sock.write(JSON.stringify({ type: 'stats' }) + '\n'));
+  });
+}
+
+async function cmdStats(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { name: { type: 'string' }, json: { type: 'boolean' }, watch: { type: 'boolean', short: 'w' } });
+  const name = (values.name as string | undefined) ?? 'netvm';
+  let prev: StatsSnapshot | null = null;
+  for (;;) {
+    const cur = await queryStats(name);
+    if (values.json === true) process.stdout.write(JSON.stringify(cur) + '\n');
+    else process.stdout.write(`${values.watch === true && process.stdout.isTTY ? '\x1b[H\x1b[2J' : ''}${formatStats(cur, prev)}\n`);
+    if (values.watch !== true) return 0;
+    prev = cur;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+// ------------------------------------------------------------------ entry
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'demo':
+      return cmdDemo(rest);
+    case 'start':
+      return cmdStart(rest, false);
+    case 'run':
+      return cmdStart(rest, true);
+    case 'check':
+      return cmdCheck(rest);
+    case 'nf':
+      return cmdNf(rest);
+    case 'stats':
+      return cmdStats(rest);
+    case 'version':
+    case '--version':
+    case '-v': {
+      const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+      process.stdout.write(`netvm ${pkg.version}\n`);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    default:
+      usage(`unknown command "${cmd}"`);
+  }
+}
+
+export function runCli(): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+      // NF processes and managers hold sockets/timers until they finish; once main returns
+      // the work is done.
+      setImmediate(() => process.exit(code));
+    },
+    (err: unknown) => {
+      if (err instanceof NetvmError) process.stderr.write(`netvm: ${err.code}: ${err.message}\n`);
+      else process.stderr.write(`netvm: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exit(err instanceof NetvmError && err.code === 'NETVM_USAGE' ? 64 : err instanceof NetvmError ? 2 : 70);
+    },
+  );
+}

@@ -1,0 +1,21 @@
+// Module resolution hook for NF processes (registered with node:module `register`): an NF
+// written as `import { defineNF } from 'netvm'` gets this very copy of the NF library, wherever
+// the NF file lives (a scratch directory, another project). One copy matters: the packet
+// views and the runtime must agree on the region layout.
+// See https://nodejs.org/docs/latest-v20.x/api/module.html#customization-hooks
+const nflib = new URL('../nflib/index.js', import.meta.url).href;
+
+interface ResolveContext {
+  conditions: string[];
+  parentURL?: string;
+}
+type NextResolve = (specifier: string, context: ResolveContext) => Promise<{ url: string }>;
+
+export async function resolve(
+  specifier: string,
+  context: ResolveContext,
+  next: NextResolve,
+): Promise<{ url: string; shortCircuit?: boolean }> {
+  if (specifier === 'netvm') return { url: nflib, shortCircuit: true };
+  return next(specifier, context);
+}
