@@ -50,7 +50,7 @@ interface HugeMount {
 
 /** hugetlbfs mounts from /proc/mounts, with their page size (pagesize= option or default). */
 export function hugetlbfsMounts(): HugeMount[] {
-  let mounts = '';
+  let mounts: string;
   try {
     mounts = fs.readFileSync('/proc/mounts', 'utf8');
   } catch {
@@ -152,7 +152,7 @@ export function createRegion(
   const layout = computeLayout(params);
   const stale = findRegionFile(name);
   if (stale !== null) {
-    let pid = 0;
+    let pid: number;
     try {
       const sab = native.mapFile(stale, 4096, false, false);
       pid = new Int32Array(sab)[H_MANAGER_PID];

@@ -31,10 +31,7 @@ import {
   R_PROD_HEAD,
   R_PROD_TAIL,
   R_WAITER,
-  S_RESV_END,
   S_RESV_RING,
-  S_RESV_SIDE,
-  S_RESV_START,
   S_SLEEP,
   slotOffset,
 } from './layout.js';
@@ -105,8 +102,8 @@ export class Ring {
     const i32 = this.i32;
     const b = this.base;
     const r = this.resv;
-    let head = 0;
-    let take = 0;
+    let head: number;
+    let take: number;
     for (;;) {
       head = Atomics.load(i32, b + R_PROD_HEAD);
       const free = this.capacity - ((head - Atomics.load(i32, b + R_CONS_TAIL)) | 0);
@@ -159,8 +156,8 @@ export class Ring {
     const i32 = this.i32;
     const b = this.base;
     const r = this.resv;
-    let head = 0;
-    let take = 0;
+    let head: number;
+    let take: number;
     for (;;) {
       head = Atomics.load(i32, b + R_CONS_HEAD);
       const avail = (Atomics.load(i32, b + R_PROD_TAIL) - head) | 0;
