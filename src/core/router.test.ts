@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { testRegion } from './test-region.js';
+import { Pool } from './pool.js';
+import { Router } from './router.js';
+import { H_EPOCH, serviceOffset, slotOffset, SV_COUNT, SV_SLOTS, S_KEY } from './layout.js';
+
+function setup(slots: number[]): { router: Router; set: (slots: number[]) => void } {
+  const r = testRegion({ maxSlots: 8 });
+  const { i32, f64, layout } = r;
+  for (const s of [1, 2, 3, 4]) i32[(slotOffset(layout, s) >> 2) + S_KEY] = (Math.imul(1, 0x01000193) ^ s) | 0;
+  const set = (list: number[]): void => {
+    const b = serviceOffset(layout, 0) >> 2;
+    list.forEach((s, k) => (i32[b + SV_SLOTS + k] = s));
+    i32[b + SV_COUNT] = list.length;
+    Atomics.add(i32, H_EPOCH, 1);
+  };
+  set(slots);
+  const router = new Router(i32, f64, layout, 0, new Pool(i32, layout, 0), 32);
+  return { router, set };
+}
+
+test('router: rendezvous hashing spreads 10,000 flows over 3 instances and removing one moves only its flows', () => {
+  const { router, set } = setup([1, 2, 3]);
+  const hashes = Array.from({ length: 10_000 }, (_, i) => Math.imul(i + 1, 0x9e3779b1) | 0);
+  const before = hashes.map((h) => router.pickInstance(0, h));
+  const per = [1, 2, 3].map((s) => before.filter((x) => x === s).length);
+  for (const n of per) assert.ok(n > 2800 && n < 3900, `balanced: ${per}`);
+  set([1, 3]);
+  router.refresh();
+  const after = hashes.map((h) => router.pickInstance(0, h));
+  let moved = 0;
+  for (let i = 0; i < hashes.length; i++) {
+    if (before[i] !== after[i]) {
+      moved++;
+      assert.equal(before[i], 2, 'only flows of the removed instance move');
+    }
+  }
+  assert.equal(moved, per[1], `moved ${moved} = the removed instance's ${per[1]} flows`);
+  // It comes back (same key): its flows return, nothing else moves.
+  set([1, 3, 2]);
+  router.refresh();
+  assert.deepEqual(hashes.map((h) => router.pickInstance(0, h)), before);
+  // A fourth instance takes about a quarter, each from whichever instance had it.
+  set([1, 2, 3, 4]);
+  router.refresh();
+  const four = hashes.map((h) => router.pickInstance(0, h));
+  const taken = four.filter((x, i) => x !== before[i]);
+  assert.ok(taken.every((x) => x === 4), 'flows only move to the new instance');
+  assert.ok(taken.length > 2000 && taken.length < 3000, `~1/4 move: ${taken.length}`);
+});
+
+test('router: a service without instances gives -1', () => {
+  const { router } = setup([]);
+  assert.equal(router.pickInstance(0, 1234), -1);
+});
