@@ -102,7 +102,9 @@ async function main(): Promise<void> {
   buildCRef();
   const results: Result[] = [];
   const log = (s: string): void => void process.stdout.write(s + '\n');
-  log(`netvm chain benchmark: 64-byte packets, ${flows} flows, ${seconds} s per point after ${warmup} s warm-up, ${os.cpus().length} cores`);
+  log(
+    `netvm chain benchmark: 64-byte packets, ${flows} flows, ${seconds} s per point after ${warmup} s warm-up, ${os.cpus().length} cores`,
+  );
   log(`${'NFs'.padEnd(5)}${'mode'.padEnd(8)}${'netvm Mpps'.padStart(12)}${'C Mpps'.padStart(10)}${'ratio'.padStart(8)}`);
   for (const k of nfList) {
     for (const mode of modes) {
@@ -117,7 +119,9 @@ async function main(): Promise<void> {
         ratio: Math.round((mpps / c.mpps) * 1000) / 1000,
       };
       results.push(r);
-      log(`${String(k).padEnd(5)}${mode.padEnd(8)}${r.mpps.toFixed(2).padStart(12)}${r.cMpps.toFixed(2).padStart(10)}${r.ratio.toFixed(2).padStart(8)}`);
+      log(
+        `${String(k).padEnd(5)}${mode.padEnd(8)}${r.mpps.toFixed(2).padStart(12)}${r.cMpps.toFixed(2).padStart(10)}${r.ratio.toFixed(2).padStart(8)}`,
+      );
     }
   }
   if (values.json === true) log(JSON.stringify({ results }));

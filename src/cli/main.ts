@@ -50,7 +50,11 @@ function usage(msg: string): never {
 
 type Flags = Record<string, string | boolean | undefined>;
 
-function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>, positionals = false): { values: Flags; positionals: string[] } {
+function parse(
+  argv: string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+  positionals = false,
+): { values: Flags; positionals: string[] } {
   try {
     const r = parseArgs({ args: argv, options, allowPositionals: positionals, strict: true });
     return { values: r.values as Flags, positionals: r.positionals };
@@ -277,7 +281,10 @@ function queryStats(name: string): Promise<StatsSnapshot> {
     const sock = net.createConnection(p);
     sock.once('error', (err) =>
       reject(
-        new NetvmError('NETVM_MANAGER_UNREACHABLE', `no netvm manager "${name}" at ${p} (${(err as NodeJS.ErrnoException).code ?? err.message})`),
+        new NetvmError(
+          'NETVM_MANAGER_UNREACHABLE',
+          `no netvm manager "${name}" at ${p} (${(err as NodeJS.ErrnoException).code ?? err.message})`,
+        ),
       ),
     );
     sock.on(

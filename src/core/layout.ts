@@ -329,9 +329,9 @@ export function computeLayout(p: LayoutParams): Layout {
     off = alignUp(off + p.bufCount * p.bufSize, HUGE_PAGE);
   }
   if (off > 2 ** 31 - 1) {
-    const e = new Error(
-      `region of ${off} bytes is too large: the pool must fit in 2 GiB (lower bufCount or bufSize)`,
-    ) as Error & { code: string };
+    const e = new Error(`region of ${off} bytes is too large: the pool must fit in 2 GiB (lower bufCount or bufSize)`) as Error & {
+      code: string;
+    };
     e.code = 'NETVM_BAD_LAYOUT';
     throw e;
   }
@@ -353,23 +353,18 @@ export function computeLayout(p: LayoutParams): Layout {
 }
 
 export const slotOffset = (l: Layout, slot: number): number => l.slotsOffset + slot * SLOT_BYTES;
-export const slotCountersF64 = (l: Layout, slot: number): number =>
-  (slotOffset(l, slot) + SLOT_COUNTERS_BYTE) / 8;
+export const slotCountersF64 = (l: Layout, slot: number): number => (slotOffset(l, slot) + SLOT_COUNTERS_BYTE) / 8;
 export const portOffset = (l: Layout, port: number): number => l.portsOffset + port * PORT_BYTES;
-export const portCountersF64 = (l: Layout, port: number): number =>
-  (portOffset(l, port) + PORT_COUNTERS_BYTE) / 8;
-export const serviceOffset = (l: Layout, service: number): number =>
-  l.servicesOffset + service * l.serviceBytes;
-export const chainStepI32 = (l: Layout, chain: number, step: number): number =>
-  (l.chainsOffset >> 2) + chain * l.params.maxSteps + step;
+export const portCountersF64 = (l: Layout, port: number): number => (portOffset(l, port) + PORT_COUNTERS_BYTE) / 8;
+export const serviceOffset = (l: Layout, service: number): number => l.servicesOffset + service * l.serviceBytes;
+export const chainStepI32 = (l: Layout, chain: number, step: number): number => (l.chainsOffset >> 2) + chain * l.params.maxSteps + step;
 export const flowEntryI32 = (l: Layout, entry: number): number => (l.flowOffset + entry * FLOW_BYTES) >> 2;
 
 /** Byte offset of a buffer from its descriptor: HMAP[segment] + index * bufSize. */
 export function bufferOffset(l: Layout, desc: number): number {
   return l.segmentOffsets[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << l.bufShift);
 }
-export const makeDesc = (segment: number, index: number): number =>
-  ((segment << DESC_SEGMENT_SHIFT) | index) >>> 0;
+export const makeDesc = (segment: number, index: number): number => ((segment << DESC_SEGMENT_SHIFT) | index) >>> 0;
 
 /** Writes magic, version and parameters into a fresh header. */
 export function writeHeader(i32: Int32Array, l: Layout, runId: number, managerPid: number): void {

@@ -123,10 +123,7 @@ function views(name: string, file: string, huge: boolean, sab: SharedArrayBuffer
 
 function checkName(name: string): void {
   if (!NAME_RE.test(name))
-    throw new NetvmError(
-      'NETVM_USAGE',
-      `instance name "${name}" is not valid: use 1-32 lowercase letters, digits and dashes`,
-    );
+    throw new NetvmError('NETVM_USAGE', `instance name "${name}" is not valid: use 1-32 lowercase letters, digits and dashes`);
 }
 
 /** Finds an existing region file for `name` (hugetlbfs mounts first, then /dev/shm). */
@@ -142,12 +139,7 @@ export function findRegionFile(name: string): string | null {
  * Creates the region (manager only): mode 0600, header, rings, pool. A region left behind
  * by a crashed manager (its pid is gone) is replaced; one of a live manager is an error.
  */
-export function createRegion(
-  name: string,
-  params: LayoutParams,
-  hugePages: HugePagesMode,
-  log: (msg: string) => void = () => {},
-): Region {
+export function createRegion(name: string, params: LayoutParams, hugePages: HugePagesMode, log: (msg: string) => void = () => {}): Region {
   checkName(name);
   const layout = computeLayout(params);
   const stale = findRegionFile(name);
@@ -203,13 +195,7 @@ export function createRegion(
 }
 
 /** Views, rings, pool and header over fresh zeroed memory. */
-export function initRegionViews(
-  name: string,
-  file: string,
-  sab: SharedArrayBuffer,
-  layout: Layout,
-  huge = false,
-): Region {
+export function initRegionViews(name: string, file: string, sab: SharedArrayBuffer, layout: Layout, huge = false): Region {
   const r = views(name, file, huge, sab, layout);
   initRegion(r);
   writeHeader(r.i32, layout, randomInt(1, 2 ** 31 - 1), process.pid);

@@ -40,13 +40,19 @@ test('router: rendezvous hashing spreads 10,000 flows over 3 instances and remov
   // It comes back (same key): its flows return, nothing else moves.
   set([1, 3, 2]);
   router.refresh();
-  assert.deepEqual(hashes.map((h) => router.pickInstance(0, h)), before);
+  assert.deepEqual(
+    hashes.map((h) => router.pickInstance(0, h)),
+    before,
+  );
   // A fourth instance takes about a quarter, each from whichever instance had it.
   set([1, 2, 3, 4]);
   router.refresh();
   const four = hashes.map((h) => router.pickInstance(0, h));
   const taken = four.filter((x, i) => x !== before[i]);
-  assert.ok(taken.every((x) => x === 4), 'flows only move to the new instance');
+  assert.ok(
+    taken.every((x) => x === 4),
+    'flows only move to the new instance',
+  );
   assert.ok(taken.length > 2000 && taken.length < 3000, `~1/4 move: ${taken.length}`);
 });
 

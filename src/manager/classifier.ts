@@ -2,18 +2,7 @@
 // (the port's own hash when it has one, as a NIC's RSS gives), an exact-match flow-table
 // lookup, and on a miss the first matching rule's chain (or the default chain). The flow
 // table lives in the shared region (layout F_*), written only by the manager.
-import {
-  F_CHAIN,
-  F_DST,
-  F_HASH,
-  F_HITS,
-  F_KEYINFO,
-  F_PORTS,
-  F_SRC,
-  F_STATE,
-  flowEntryI32,
-  type Layout,
-} from '../core/layout.js';
+import { F_CHAIN, F_DST, F_HASH, F_HITS, F_KEYINFO, F_PORTS, F_SRC, F_STATE, flowEntryI32, type Layout } from '../core/layout.js';
 import { ParsedPacket, parsePacket } from '../proto/parse.js';
 import { SYMMETRIC_RSS_KEY, Toeplitz } from '../proto/toeplitz.js';
 

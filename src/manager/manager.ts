@@ -321,7 +321,9 @@ export class Manager {
       if (this.startFailure) throw this.startFailure;
       const left = deadline - performance.now();
       if (left <= 0) {
-        const missing = this.services.filter((s) => s.slots.length < s.configured).map((s) => `${s.name} (${s.slots.length}/${s.configured})`);
+        const missing = this.services
+          .filter((s) => s.slots.length < s.configured)
+          .map((s) => `${s.name} (${s.slots.length}/${s.configured})`);
         throw new NetvmError('NETVM_REGISTER', `NFs did not register within ${timeout} ms: ${missing.join(', ')}`);
       }
       await new Promise<void>((r) => {
@@ -409,9 +411,18 @@ export class Manager {
     if (s === undefined) {
       // An NF for a service the config does not name: it joins as a new service, reachable
       // with toService and by chains added later.
-      if (this.services.length >= this.region.layout.params.maxServices)
-        throw new NetvmError('NETVM_LIMIT', 'no free service ids');
-      s = { id: this.services.length, name: m.service, nf: m.nf, mode: m.mode, args: {}, configured: 0, slots: [], departed: {}, departedCount: 0 };
+      if (this.services.length >= this.region.layout.params.maxServices) throw new NetvmError('NETVM_LIMIT', 'no free service ids');
+      s = {
+        id: this.services.length,
+        name: m.service,
+        nf: m.nf,
+        mode: m.mode,
+        args: {},
+        configured: 0,
+        slots: [],
+        departed: {},
+        departedCount: 0,
+      };
       this.services.push(s);
       this.broadcastNames();
     }
@@ -601,7 +612,13 @@ export class Manager {
           const m = bufferOffset(layout, d) >> 2;
           const len = i32[m + M_LEN];
           bytes += len;
-          const chain = cls.classify(u8, (m << 2) + i32[m + M_DATA_OFF], len, p.id, (i32[m + M_FLAGS] & FLAG_HASH) !== 0 ? i32[m + M_HASH] : -1);
+          const chain = cls.classify(
+            u8,
+            (m << 2) + i32[m + M_DATA_OFF],
+            len,
+            p.id,
+            (i32[m + M_FLAGS] & FLAG_HASH) !== 0 ? i32[m + M_HASH] : -1,
+          );
           i32[m + M_HASH] = cls.lastHash;
           i32[m + M_CHAIN] = chain;
           i32[m + M_STEP] = -1;

@@ -1,13 +1,7 @@
 // Counters, read from the shared region without locks (each counter has one writer), as
 // one JSON object (`--stats-json`, the control API) and as the terminal table printed every
 // second.
-import {
-  NF_COUNTERS,
-  PORT_COUNTERS,
-  portCountersF64,
-  S_SLEEP,
-  slotOffset,
-} from '../core/layout.js';
+import { NF_COUNTERS, PORT_COUNTERS, portCountersF64, S_SLEEP, slotOffset } from '../core/layout.js';
 import type { Manager } from './manager.js';
 
 export interface InstanceStats {
@@ -43,7 +37,11 @@ export interface StatsSnapshot {
   manager: { dropNoRoute: number; flows: number; flowHits: number; flowMisses: number; nfDeaths: number };
 }
 
-function instanceStats(m: Manager, slot: number, info: { instance: number; pid: number; nf: string; mode: string; state: string; counters: Record<string, number> }): InstanceStats {
+function instanceStats(
+  m: Manager,
+  slot: number,
+  info: { instance: number; pid: number; nf: string; mode: string; state: string; counters: Record<string, number> },
+): InstanceStats {
   const c = m.slotCounters(slot);
   const { i32, layout } = m.region;
   return {
@@ -55,7 +53,13 @@ function instanceStats(m: Manager, slot: number, info: { instance: number; pid: 
     state: info.state,
     rx: c.rx,
     tx: c.tx,
-    drops: { action: c.dropAction, ringFull: c.dropRingFull, noRoute: c.dropNoRoute, invalid: c.dropInvalid, handlerErrors: c.handlerErrors },
+    drops: {
+      action: c.dropAction,
+      ringFull: c.dropRingFull,
+      noRoute: c.dropNoRoute,
+      invalid: c.dropInvalid,
+      handlerErrors: c.handlerErrors,
+    },
     actions: { next: c.actNext, drop: c.actDrop, toService: c.actToService, toPort: c.actToPort },
     txToNf: c.txToNf,
     txToPort: c.txToPort,
@@ -107,7 +111,8 @@ export function snapshot(m: Manager): StatsSnapshot {
 
 const fmtRate = (perSec: number): string =>
   perSec >= 1e6 ? `${(perSec / 1e6).toFixed(2)}M` : perSec >= 1e3 ? `${(perSec / 1e3).toFixed(1)}k` : perSec.toFixed(0);
-const fmtCount = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : String(n));
+const fmtCount = (n: number): string =>
+  n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : String(n);
 const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 const lpad = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
 
@@ -118,7 +123,9 @@ export function formatStats(cur: StatsSnapshot, prev: StatsSnapshot | null): str
   lines.push(
     `netvm  up ${cur.uptimeSeconds.toFixed(0)}s  pool ${cur.pool.free}/${cur.pool.size} free  flows ${cur.manager.flows}  NF deaths ${cur.manager.nfDeaths}`,
   );
-  lines.push(`${pad('PORT', 14)}${pad('DRIVER', 10)}${lpad('RX pps', 10)}${lpad('TX pps', 10)}${lpad('RX', 10)}${lpad('TX', 10)}${lpad('no-buf', 8)}${lpad('no-route', 9)}${lpad('lat us', 8)}`);
+  lines.push(
+    `${pad('PORT', 14)}${pad('DRIVER', 10)}${lpad('RX pps', 10)}${lpad('TX pps', 10)}${lpad('RX', 10)}${lpad('TX', 10)}${lpad('no-buf', 8)}${lpad('no-route', 9)}${lpad('lat us', 8)}`,
+  );
   for (const [name, p] of Object.entries(cur.ports)) {
     const q = prev?.ports[name];
     const rx = p.rx as number;
@@ -153,7 +160,9 @@ export function formatStats(cur: StatsSnapshot, prev: StatsSnapshot | null): str
 export function formatSummary(s: StatsSnapshot, reason: string): string {
   const secs = Math.max(1e-3, s.uptimeSeconds);
   const lines: string[] = [`netvm: stopped (${reason}) after ${s.uptimeSeconds.toFixed(2)} s`];
-  lines.push(`${pad('PORT', 14)}${pad('DRIVER', 10)}${lpad('RX', 12)}${lpad('TX', 12)}${lpad('RX Mpps', 9)}${lpad('TX Mpps', 9)}${lpad('no-buf', 8)}${lpad('no-route', 9)}${lpad('lat us', 8)}`);
+  lines.push(
+    `${pad('PORT', 14)}${pad('DRIVER', 10)}${lpad('RX', 12)}${lpad('TX', 12)}${lpad('RX Mpps', 9)}${lpad('TX Mpps', 9)}${lpad('no-buf', 8)}${lpad('no-route', 9)}${lpad('lat us', 8)}`,
+  );
   for (const [name, p] of Object.entries(s.ports)) {
     const ds = p.driverStats as Record<string, number>;
     const lat = ds.latencyCount > 0 ? ds.latencyAvgUs.toFixed(1) : '-';
@@ -163,14 +172,18 @@ export function formatSummary(s: StatsSnapshot, reason: string): string {
       `${pad(name, 14)}${pad(String(p.driver), 10)}${lpad(String(rx), 12)}${lpad(String(tx), 12)}${lpad((rx / secs / 1e6).toFixed(3), 9)}${lpad((tx / secs / 1e6).toFixed(3), 9)}${lpad(String(p.rxNoBuffer), 8)}${lpad(String(p.rxDropNoRoute), 9)}${lpad(lat, 8)}`,
     );
   }
-  lines.push(`${pad('NF', 14)}${lpad('RX', 12)}${lpad('TX', 12)}${lpad('drop act', 10)}${lpad('ring-full', 10)}${lpad('no-route', 9)}${lpad('invalid', 8)}${lpad('errors', 7)}`);
+  lines.push(
+    `${pad('NF', 14)}${lpad('RX', 12)}${lpad('TX', 12)}${lpad('drop act', 10)}${lpad('ring-full', 10)}${lpad('no-route', 9)}${lpad('invalid', 8)}${lpad('errors', 7)}`,
+  );
   for (const [name, sv] of Object.entries(s.services)) {
     for (const i of sv.instances)
       lines.push(
         `${pad(`${name}#${i.instance}`, 14)}${lpad(String(i.rx), 12)}${lpad(String(i.tx), 12)}${lpad(String(i.drops.action), 10)}${lpad(String(i.drops.ringFull), 10)}${lpad(String(i.drops.noRoute), 9)}${lpad(String(i.drops.invalid), 8)}${lpad(String(i.drops.handlerErrors), 7)}`,
       );
     if (sv.departed.instances > 0)
-      lines.push(`${pad(`${name} (gone x${sv.departed.instances})`, 14)}${lpad(String(sv.departed.rx), 12)}${lpad(String(sv.departed.tx), 12)}`);
+      lines.push(
+        `${pad(`${name} (gone x${sv.departed.instances})`, 14)}${lpad(String(sv.departed.rx), 12)}${lpad(String(sv.departed.tx), 12)}`,
+      );
   }
   const chains = Object.entries(s.chains)
     .map(([k, v]) => `${k}=${v.packets}`)

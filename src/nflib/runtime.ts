@@ -74,7 +74,13 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
       w(m);
     } else pending.push(m);
   };
-  sock.on('data', lineReader((m) => deliver(m as ManagerToNf), () => {}));
+  sock.on(
+    'data',
+    lineReader(
+      (m) => deliver(m as ManagerToNf),
+      () => {},
+    ),
+  );
   const nextMessage = (): Promise<ManagerToNf> =>
     pending.length > 0
       ? Promise.resolve(pending.shift() as ManagerToNf)
@@ -117,7 +123,10 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   const lookup = (map: Map<string, number>, kind: string, name: string): number => {
     const id = map.get(name);
     if (id === undefined)
-      throw new NetvmError(kind === 'service' ? 'NETVM_UNKNOWN_SERVICE' : 'NETVM_UNKNOWN_PORT', `unknown ${kind} "${name}"; known: ${[...map.keys()].join(', ') || 'none'}`);
+      throw new NetvmError(
+        kind === 'service' ? 'NETVM_UNKNOWN_SERVICE' : 'NETVM_UNKNOWN_PORT',
+        `unknown ${kind} "${name}"; known: ${[...map.keys()].join(', ') || 'none'}`,
+      );
     return id;
   };
   let rawArgs = reg.args;
@@ -156,7 +165,13 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   for (const m of pending.splice(0)) onControl(m);
   waiter = null;
   sock.removeAllListeners('data');
-  sock.on('data', lineReader((m) => onControl(m as ManagerToNf), () => {}));
+  sock.on(
+    'data',
+    lineReader(
+      (m) => onControl(m as ManagerToNf),
+      () => {},
+    ),
+  );
   send({ type: 'ready' });
 
   const handler = def.process;

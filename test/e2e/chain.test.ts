@@ -61,7 +61,16 @@ chains:
 `,
   );
   const stats = path.join(dir, 'stats.json');
-  const r = await runCli(['run', '--config', path.join(dir, 'chain.yaml'), '--name', uniqueName('chain'), '--stats-json', stats, '--quiet']);
+  const r = await runCli([
+    'run',
+    '--config',
+    path.join(dir, 'chain.yaml'),
+    '--name',
+    uniqueName('chain'),
+    '--stats-json',
+    stats,
+    '--quiet',
+  ]);
   assert.equal(r.code, 0, describeFailure(r));
   const out = readPcapFile(path.join(dir, 'out.pcap')).packets;
   assert.equal(out.length, input.length, 'every packet comes out');

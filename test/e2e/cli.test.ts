@@ -21,7 +21,10 @@ test('cli: `netvm demo --count N` runs generator -> 3 NFs -> sink and exits with
 test('cli: a bad config names the file and the field, exit status 2', async () => {
   const dir = tmpDir();
   const f = path.join(dir, 'bad.yaml');
-  fs.writeFileSync(f, 'ports:\n  gen: { driver: generator }\nservices:\n  fwd: { nf: forward, instances: 40 }\nchains:\n  default: [fwd, nowhere]\n');
+  fs.writeFileSync(
+    f,
+    'ports:\n  gen: { driver: generator }\nservices:\n  fwd: { nf: forward, instances: 40 }\nchains:\n  default: [fwd, nowhere]\n',
+  );
   const r = await runCli(['run', '--config', f]);
   assert.equal(r.code, 2, describeFailure(r));
   assert.match(r.stderr, /NETVM_CONFIG_INVALID/);
@@ -48,7 +51,10 @@ test('cli: unknown command and --help', async () => {
 test('cli: `netvm check` prints what a config resolves to', async () => {
   const dir = tmpDir();
   const f = path.join(dir, 'c.yaml');
-  fs.writeFileSync(f, 'ports:\n  gen: { driver: generator }\n  out: { driver: sink }\nservices:\n  fwd: { nf: forward }\nchains:\n  default: [fwd, out]\n');
+  fs.writeFileSync(
+    f,
+    'ports:\n  gen: { driver: generator }\n  out: { driver: sink }\nservices:\n  fwd: { nf: forward }\nchains:\n  default: [fwd, out]\n',
+  );
   const r = await runCli(['check', '--config', f]);
   assert.equal(r.code, 0, describeFailure(r));
   assert.match(r.stdout, /chain 0 default \(default\): fwd -> out/);

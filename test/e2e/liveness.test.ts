@@ -118,10 +118,11 @@ chains:
       30_000,
     );
     const owner = new Map<string, number>();
-    for (const d of dumps) for (const h of Object.keys(d.flows)) {
-      assert.equal(owner.get(h), undefined, `flow ${h} on two instances before the removal`);
-      owner.set(h, d.instance);
-    }
+    for (const d of dumps)
+      for (const h of Object.keys(d.flows)) {
+        assert.equal(owner.get(h), undefined, `flow ${h} on two instances before the removal`);
+        owner.set(h, d.instance);
+      }
     const victim = dumps[1];
     const victimFlows = new Set(Object.keys(victim.flows));
     const tKill = Date.now();
@@ -148,7 +149,6 @@ chains:
           assert.ok(victimFlows.has(h), `flow ${h} moved from surviving instance ${owner.get(h)} to ${d.instance}`);
         }
       }
-    // eslint-disable-next-line no-console
     console.log(`stickiness: ${victimFlows.size} flows on the removed instance; ${moved} flows moved, ${stayed} stayed`);
     assert.equal(moved, victimFlows.size, 'exactly the removed instance’s flows moved');
     assert.equal(stayed, 10_000 - victimFlows.size, 'every other flow stayed where it was');
@@ -216,7 +216,11 @@ test('e2e: SIGINT stops NFs, drains, and removes the region and the control sock
   m.child.kill('SIGINT');
   const r = await m.exited;
   assert.equal(r.code, 0, describeFailure(r));
-  assert.equal(fs.readdirSync('/dev/shm').find((f) => f.includes(name)), undefined, 'region removed');
+  assert.equal(
+    fs.readdirSync('/dev/shm').find((f) => f.includes(name)),
+    undefined,
+    'region removed',
+  );
   assert.match(r.stdout, /pool: (\d+)\/\1 buffers free/);
   const s = await runCli(['stats', '--name', name]);
   assert.notEqual(s.code, 0);

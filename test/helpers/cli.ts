@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root, from src (test/helpers) or from dist (dist/test/helpers). */
-export const repoRoot = fs.existsSync(path.resolve(here, '../../package.json')) ? path.resolve(here, '../..') : path.resolve(here, '../../..');
+export const repoRoot = fs.existsSync(path.resolve(here, '../../package.json'))
+  ? path.resolve(here, '../..')
+  : path.resolve(here, '../../..');
 export const netvmBin = path.join(repoRoot, 'bin', 'netvm.js');
 
 export interface CliResult {
@@ -42,7 +44,10 @@ export function startCli(args: string[], opts: { cwd?: string; env?: Record<stri
 }
 
 /** Runs `netvm ...args` to completion (killing it after timeoutMs). */
-export async function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   const p = startCli(args, opts);
   const t = setTimeout(() => p.child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
   const r = await p.exited;
@@ -60,7 +65,11 @@ export function uniqueName(tag: string): string {
   return `t-${tag}-${process.pid}-${++seq}`;
 }
 
-export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -7,12 +7,7 @@ import { NetvmError } from '../../core/errors.js';
 import { M_DATA_OFF, M_FLAGS, M_HASH, M_LEN, M_STAMP_F64, M_TS_NSEC, M_TS_SEC } from '../../core/layout.js';
 import { buildPacket } from '../../proto/build.js';
 import { parsePacket, ParsedPacket } from '../../proto/parse.js';
-import {
-  computeIcmpChecksum,
-  computeL4ChecksumV4,
-  computeL4ChecksumV6,
-  fillIpv4HeaderChecksum,
-} from '../../proto/checksum.js';
+import { computeIcmpChecksum, computeL4ChecksumV4, computeL4ChecksumV6, fillIpv4HeaderChecksum } from '../../proto/checksum.js';
 import { SYMMETRIC_RSS_KEY, Toeplitz } from '../../proto/toeplitz.js';
 import { FLAG_HASH, type BufferAccess, type PortDriver, type PortStats } from '../port-driver.js';
 
