@@ -101,16 +101,17 @@ export class Classifier {
   }
 
   /**
-   * Classifies the packet at u8[off, off+len) from `inPort`. `hash` is the port's hash or -1.
+   * Classifies the packet at u8[off, off+len) from `inPort`. `portHash` is the port's hash when
+   * `hasHash` (any 32-bit value: a Toeplitz hash may have its top bit set).
    * Returns the chain id (-1: no chain, drop) and leaves the flow hash in `lastHash`.
    */
   lastHash = 0;
-  classify(u8: Uint8Array, off: number, len: number, inPort: number, portHash: number): number {
+  classify(u8: Uint8Array, off: number, len: number, inPort: number, hasHash: boolean, portHash: number): number {
     const p = this.parsed;
     if (!parsePacket(u8, off, len, p) && p.ipVersion === 0) this.parseErrors++;
     const v = p.ipVersion;
     let h = portHash;
-    if (h < 0) {
+    if (!hasHash) {
       if (v === 4) h = this.toeplitz.hashIpv4(ipv4At(u8, p.l3Offset + 12), ipv4At(u8, p.l3Offset + 16), p.srcPort, p.dstPort);
       else if (v === 6) h = this.toeplitz.hashIpv6(u8, p.l3Offset + 8, p.l3Offset + 24, p.srcPort, p.dstPort);
       else h = 0;

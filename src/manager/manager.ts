@@ -617,7 +617,8 @@ export class Manager {
             (m << 2) + i32[m + M_DATA_OFF],
             len,
             p.id,
-            (i32[m + M_FLAGS] & FLAG_HASH) !== 0 ? i32[m + M_HASH] : -1,
+            (i32[m + M_FLAGS] & FLAG_HASH) !== 0,
+            i32[m + M_HASH],
           );
           i32[m + M_HASH] = cls.lastHash;
           i32[m + M_CHAIN] = chain;
