@@ -28,15 +28,20 @@ export class Pool {
 
   /** Puts up to n free descriptors into dst[off..). Returns how many it got. */
   alloc(dst: Int32Array, off: number, n: number): number {
-    const half = this.cache.length >> 1;
+    const cache = this.cache;
     if (this.cached < n) {
-      this.cached += this.ring.dequeueMC(this.cache, this.cached, half + n - this.cached, this.owner);
+      // Refill to half the cache beyond this request, never past the cache's end.
+      const room = cache.length - this.cached;
+      const want = this.cached + (cache.length >> 1) + n > cache.length ? room : (cache.length >> 1) + n - this.cached;
+      this.cached += this.ring.dequeueMC(cache, this.cached, want, this.owner);
     }
-    const k = n < this.cached ? n : this.cached;
+    let k = n < this.cached ? n : this.cached;
     const from = this.cached - k;
-    for (let i = 0; i < k; i++) dst[off + i] = this.cache[from + i];
+    for (let i = 0; i < k; i++) dst[off + i] = cache[from + i];
     this.cached = from;
     this.i32[this.cacheWord] = from;
+    // A request larger than the cache takes the rest straight from the ring.
+    if (k < n) k += this.ring.dequeueMC(dst, off + k, n - k, this.owner);
     if (k < n) this.allocFailures += n - k;
     return k;
   }
