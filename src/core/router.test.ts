@@ -4,6 +4,20 @@ import { testRegion } from './test-region.js';
 import { Pool } from './pool.js';
 import { Router } from './router.js';
 import { H_EPOCH, serviceOffset, slotOffset, SV_COUNT, SV_SLOTS, S_KEY } from './layout.js';
+import {
+  bufferOffset,
+  chainStepI32,
+  C_DROP_RING_FULL,
+  M_ACTION,
+  M_CHAIN,
+  M_HASH,
+  M_STEP,
+  nfRingId,
+  POOL_RING,
+  slotCountersF64,
+  STEP_SERVICE,
+} from './layout.js';
+import { Ring, ringOccupancy } from './ring.js';
 
 function setup(slots: number[]): { router: Router; set: (slots: number[]) => void } {
   const r = testRegion({ maxSlots: 8 });
@@ -59,4 +73,63 @@ test('router: rendezvous hashing spreads 10,000 flows over 3 instances and remov
 test('router: a service without instances gives -1', () => {
   const { router } = setup([]);
   assert.equal(router.pickInstance(0, 1234), -1);
+});
+
+function fullRingSetup(onFull: 'wait' | 'hold' | 'drop') {
+  const r = testRegion({ maxSlots: 8, ringSize: 256, bufCount: 1024 });
+  const { i32, f64, layout } = r;
+  const b = serviceOffset(layout, 0) >> 2;
+  i32[b + SV_SLOTS] = 1;
+  i32[b + SV_COUNT] = 1;
+  i32[chainStepI32(layout, 0, 0)] = (STEP_SERVICE << 24) | 0;
+  Atomics.add(i32, H_EPOCH, 1);
+  const pool = new Pool(i32, layout, 0, 64);
+  const router = new Router(i32, f64, layout, 0, pool, 256);
+  router.onFull = onFull;
+  router.waitMs = 5;
+  const d = new Int32Array(300);
+  assert.equal(pool.alloc(d, 0, 300), 300);
+  for (const x of d) {
+    const m = bufferOffset(layout, x) >> 2;
+    i32[m + M_CHAIN] = 0;
+    i32[m + M_STEP] = -1;
+    i32[m + M_ACTION] = 0;
+    i32[m + M_HASH] = x;
+  }
+  const ringFull = (): number => f64[slotCountersF64(layout, 0) + C_DROP_RING_FULL];
+  const free = (): number => ringOccupancy(i32, layout, POOL_RING) + pool.cachedCount;
+  return { r, router, d, ringFull, free, consumer: new Ring(i32, layout, nfRingId(1), 1) };
+}
+
+test('router: a full ring drops and counts with onFull drop', () => {
+  const { router, d, ringFull, free } = fullRingSetup('drop');
+  for (const x of d) router.route(x);
+  router.flush();
+  assert.equal(ringFull(), 300 - 256);
+  assert.equal(free(), 1024 - 256, 'dropped buffers are back in the pool');
+});
+
+test('router: onFull hold keeps what did not fit and delivers it once there is room — nothing lost', () => {
+  const { router, d, ringFull, consumer } = fullRingSetup('hold');
+  for (const x of d) router.route(x);
+  router.flush();
+  assert.equal(router.held, 300 - 256);
+  assert.equal(ringFull(), 0);
+  const out = new Int32Array(300);
+  let got = consumer.dequeue(out, 0, 100, 1);
+  router.flush();
+  assert.equal(router.held, 0);
+  got += consumer.dequeue(out, got, 300 - got, 1);
+  assert.equal(got, 300);
+  assert.deepEqual([...out].sort(), [...d].sort(), 'every descriptor delivered exactly once');
+});
+
+test('router: onFull wait gives up after waitMs with no consumer, counting ring-full drops', () => {
+  const { router, d, ringFull, free } = fullRingSetup('wait');
+  for (const x of d) router.route(x);
+  const t0 = performance.now();
+  router.flush();
+  assert.ok(performance.now() - t0 >= 4, 'it waited');
+  assert.equal(ringFull(), 300 - 256);
+  assert.equal(free(), 1024 - 256);
 });

@@ -5,8 +5,15 @@
 // traffic.
 //
 // Hot path: no allocation; descriptors are staged per destination ring and each ring gets
-// one batched enqueue per flush. A packet that cannot be delivered (ring full, no instance,
-// bad step) is counted by cause and its buffer freed.
+// one batched enqueue per flush. A packet that cannot be delivered (no instance, bad step)
+// is counted by cause and its buffer freed.
+//
+// A full ring is backpressure, not loss, by default: an NF waits (bounded) for its
+// downstream ring to make room, so a slow NF slows its upstream down to the manager; the
+// manager never waits (it must keep draining port tx rings, or the chain could deadlock
+// through it) but *holds* what did not fit and stops pulling from its inputs until the
+// backlog is gone — as a NIC stops taking descriptors when the host falls behind. With
+// `onFull: 'drop'` a full ring drops and counts instead (OpenNetVM's behaviour).
 import {
   ACTION_DROP,
   ACTION_NEXT,
@@ -46,6 +53,7 @@ import {
   type Layout,
 } from './layout.js';
 import { Ring } from './ring.js';
+import { native } from '../../native/loader.js';
 import type { Pool } from './pool.js';
 
 /** Rendezvous (highest random weight) hashing: a flow keeps its instance when others come
@@ -83,6 +91,16 @@ export class Router {
   private readonly bufShift: number;
   /** Hook for the manager: called with a ring that stays blocked by another process. */
   onStuck: ((ring: Ring) => void) | null = null;
+  /** What a flush does when a destination ring is full: see the file comment. */
+  onFull: 'wait' | 'hold' | 'drop' = 'wait';
+  /** Longest wait for room ('wait'); then the rest is dropped and counted as ring-full. */
+  waitMs = 100;
+  /** Descriptors held back by 'hold' (staged, not yet enqueued). */
+  held = 0;
+  /** Set by the owner when the region is stopping: waits end at once. */
+  stopping = false;
+  private readonly firstPortRing: number;
+  private readonly rerouteScratch: Int32Array;
 
   constructor(i32: Int32Array, f64: Float64Array, layout: Layout, slot: number, pool: Pool, batchMax: number) {
     const p = layout.params;
@@ -106,6 +124,8 @@ export class Router {
     this.drops = new Int32Array(batchMax * 2);
     this.segBase = Int32Array.from(layout.segmentOffsets);
     this.bufShift = layout.bufShift;
+    this.firstPortRing = portRingId(p, 0);
+    this.rerouteScratch = new Int32Array(this.drops.length);
     this.refresh();
   }
 
@@ -127,7 +147,31 @@ export class Router {
       }
     }
     this.epoch = e;
+    // Packets held for a ring whose instance may now be gone go back through routing.
+    if (this.held > 0) this.rerouteHeld();
     return e;
+  }
+
+  private rerouteHeld(): void {
+    const nRings = this.staged.length;
+    const tmp = this.rerouteScratch;
+    for (let id = 0; id < nRings; id++) {
+      const n = this.staged[id];
+      if (n === 0) continue;
+      tmp.set(this.stage[id].subarray(0, n));
+      this.staged[id] = 0;
+      this.held -= n;
+      for (let k = 0; k < n; k++) {
+        const d = tmp[k];
+        // Only the manager holds, and it routes by ACTION_NEXT alone: step back and re-route.
+        const m = (this.segBase[d >>> DESC_SEGMENT_SHIFT] + ((d & DESC_INDEX_MASK) << this.bufShift)) >> 2;
+        this.i32[m + M_STEP]--;
+        this.counters[this.c0 + C_ACT_NEXT]--;
+        this.route(d);
+      }
+    }
+    this.nTouched = 0;
+    for (let id = 0; id < nRings; id++) if (this.staged[id] > 0) this.touched[this.nTouched++] = id;
   }
 
   /** The instance slot of `service` for a flow hash, or -1 if the service has none. */
@@ -164,7 +208,19 @@ export class Router {
     const n = this.staged[ringId];
     if (n === 0) this.touched[this.nTouched++] = ringId;
     const st = this.stage[ringId];
-    if (n === st.length) this.flushRing(ringId); // stays in `touched`; staged is now 0
+    if (n === st.length) {
+      this.flushRing(ringId); // stays in `touched`
+      if (this.staged[ringId] === st.length) {
+        // Held back and still full: this one cannot wait anywhere.
+        this.counters[this.c0 + C_DROP_RING_FULL]++;
+        this.drops[this.nDrops++] = desc;
+        if (this.nDrops === this.drops.length) {
+          this.pool.free(this.drops, 0, this.nDrops);
+          this.nDrops = 0;
+        }
+        return;
+      }
+    }
     st[this.staged[ringId]++] = desc;
   }
 
@@ -244,10 +300,27 @@ export class Router {
   private flushRing(id: number): void {
     const n = this.staged[id];
     const st = this.stage[id];
-    const put = this.rings[id].enqueue(st, 0, n);
+    const ring = this.rings[id];
+    let put = ring.enqueue(st, 0, n);
+    if (put < n && this.onFull === 'wait' && !this.stopping) {
+      // Backpressure: wait for the consumer to make room, yielding the core to it.
+      const deadline = performance.now() + this.waitMs;
+      for (let spin = 0; put < n; spin++) {
+        put += ring.enqueue(st, put, n - put);
+        if (put >= n || (spin & 15) !== 15) continue;
+        native.schedYield();
+        if (this.stopping || performance.now() > deadline) break;
+      }
+    }
     const c = this.counters;
     c[this.c0 + C_TX] += put;
-    c[this.c0 + (id >= portRingId(this.layout.params, 0) ? C_TX_TO_PORT : C_TX_TO_NF)] += put;
+    c[this.c0 + (id >= this.firstPortRing ? C_TX_TO_PORT : C_TX_TO_NF)] += put;
+    if (put < n && this.onFull === 'hold') {
+      st.copyWithin(0, put, n);
+      this.staged[id] = n - put;
+      this.held += n - put;
+      return;
+    }
     if (put < n) {
       c[this.c0 + C_DROP_RING_FULL] += n - put;
       this.pool.free(st, put, n - put);
@@ -257,15 +330,35 @@ export class Router {
 
   /** Enqueues everything staged (one batched enqueue per ring) and frees drops. */
   flush(): void {
-    for (let t = 0; t < this.nTouched; t++) {
-      const id = this.touched[t];
-      if (this.staged[id] > 0) this.flushRing(id);
-    }
+    const nt = this.nTouched;
     this.nTouched = 0;
+    this.held = 0;
+    for (let t = 0; t < nt; t++) {
+      const id = this.touched[t];
+      if (this.staged[id] > 0) {
+        this.flushRing(id);
+        // Held back (onFull 'hold'): stays staged and touched for the next flush.
+        if (this.staged[id] > 0) this.touched[this.nTouched++] = id;
+      }
+    }
     if (this.nDrops > 0) {
       this.pool.free(this.drops, 0, this.nDrops);
       this.nDrops = 0;
     }
+  }
+
+  /** Frees everything held (shutdown). */
+  dropHeld(): void {
+    for (let t = 0; t < this.nTouched; t++) {
+      const id = this.touched[t];
+      const n = this.staged[id];
+      if (n === 0) continue;
+      this.counters[this.c0 + C_DROP_RING_FULL] += n;
+      this.pool.free(this.stage[id], 0, n);
+      this.staged[id] = 0;
+    }
+    this.nTouched = 0;
+    this.held = 0;
   }
 }
 

@@ -73,6 +73,7 @@ import { FLAG_HASH, type BufferAccess, type PortDriver } from '../ports/port-dri
 import { createPortDriver } from '../ports/index.js';
 import { Classifier } from './classifier.js';
 import { Reclaimer } from './reclaim.js';
+import { native } from '../../native/loader.js';
 import { snapshot } from './stats.js';
 import type { ResolvedConfig, ResolvedStep } from '../config/types.js';
 
@@ -202,6 +203,9 @@ export class Manager {
     this.pool = new Pool(i32, layout, 0, 1024);
     this.router = new Router(i32, this.region.f64, layout, 0, this.pool, this.batch * 4);
     this.router.onStuck = () => this.repairStuck();
+    // The manager never waits on a full ring (it must keep draining tx rings): it holds the
+    // packets and stops reading its inputs until they are through.
+    this.router.onFull = 'hold';
     this.classifier = new Classifier(i32, layout);
     this.reclaimer = new Reclaimer(i32, layout, this.pool);
     this.sleeper = new Sleeper(i32, layout, 0);
@@ -587,9 +591,11 @@ export class Manager {
     for (;;) {
       router.refresh();
       let work = 0;
+      // Backpressure: while packets wait for room in a full ring, read no more input.
+      const hold = router.held > 0;
       for (let pi = 0; pi < ports.length; pi++) {
         const p = ports[pi];
-        if (!p.input || p.closed) continue;
+        if (!p.input || p.closed || hold) continue;
         const pc = portCountersF64(layout, p.id);
         if (p.driver.exhausted()) {
           if (p.staged > 0) {
@@ -612,14 +618,7 @@ export class Manager {
           const m = bufferOffset(layout, d) >> 2;
           const len = i32[m + M_LEN];
           bytes += len;
-          const chain = cls.classify(
-            u8,
-            (m << 2) + i32[m + M_DATA_OFF],
-            len,
-            p.id,
-            (i32[m + M_FLAGS] & FLAG_HASH) !== 0,
-            i32[m + M_HASH],
-          );
+          const chain = cls.classify(u8, (m << 2) + i32[m + M_DATA_OFF], len, p.id, (i32[m + M_FLAGS] & FLAG_HASH) !== 0, i32[m + M_HASH]);
           i32[m + M_HASH] = cls.lastHash;
           i32[m + M_CHAIN] = chain;
           i32[m + M_STEP] = -1;
@@ -652,9 +651,13 @@ export class Manager {
         pool.free(txDescs, 0, n);
         work += n;
       }
-      if (work === 0) {
+      if (work === 0 && router.held === 0) {
         if (++idle >= IDLE_BEFORE_SLEEP) break;
-      } else idle = 0;
+      } else {
+        idle = 0;
+        // Held back behind a full ring: give the core to the NF that must drain it.
+        if (work === 0) native.schedYield();
+      }
       if ((++iter & 31) === 0) {
         now = performance.now();
         if (now - start > SLICE_MS) break;
@@ -701,6 +704,7 @@ export class Manager {
   private finished(): boolean {
     for (const p of this.ports) if (p.input && !p.driver.exhausted()) return false;
     for (const p of this.ports) if (p.staged > 0) return false;
+    if (this.router.held > 0) return false;
     if (this.reclaims.length > 0) return false;
     return this.poolFree() === this.poolSize();
   }
@@ -721,6 +725,7 @@ export class Manager {
   private async shutdown(reason: string): Promise<void> {
     this.stopping = true;
     this.running = false;
+    if (this.router) this.router.stopping = true;
     this.stoppedAt = performance.now();
     if (this.region) {
       const { i32 } = this.region;
@@ -745,6 +750,7 @@ export class Manager {
         this.processReclaims();
         if (this.reclaims.length > 0) await new Promise((r) => setTimeout(r, 10));
       }
+      this.router.dropHeld();
       for (const p of this.ports) {
         if (p.staged > 0) this.pool.free(p.stage, 0, p.staged);
         p.staged = 0;

@@ -225,6 +225,7 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
       }
     }
     if (Atomics.load(i32, H_STATE) === REGION_STATE_STOPPING) stopping = true;
+    router.stopping = stopping;
     now = performance.now();
     i32[sb + S_HEARTBEAT] = (i32[sb + S_HEARTBEAT] + 1) | 0;
     if (def.tick && now >= nextTick) {
