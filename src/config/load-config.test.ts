@@ -142,7 +142,7 @@ test('config: JSON is accepted, by extension or by a leading "{"', () => {
   const raw = parseConfigText(EXAMPLE, 'x.yaml');
   const fromYaml = load(write(EXAMPLE));
   for (const name of ['chain.json', 'chain.conf']) {
-    const c = load(write(`  \n${JSON.stringify(raw, null, 2)}`, name));
+    const c = load(write(`  \n${JSON.stringify({ $schema: '../schema/netvm-config.schema.json', ...(raw as object) }, null, 2)}`, name));
     assert.deepEqual(
       { ...c, file: null, ports: c.ports.map((p) => p.id) },
       { ...fromYaml, file: null, ports: fromYaml.ports.map((p) => p.id) },
@@ -583,4 +583,21 @@ test('config: schema/netvm-config.schema.json is the exported schema', () => {
     JSON.parse(JSON.stringify(CONFIG_SCHEMA)),
     'schema/netvm-config.schema.json is stale: regenerate it (see the header of src/config/schema.ts)',
   );
+});
+
+test('config: docs/configuration.md shows the example and documents every key of the schema', () => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'configuration.md'), 'utf8');
+  assert.ok(doc.includes(EXAMPLE), 'the example, verbatim');
+  const keys = new Set<string>();
+  const walk = (s: unknown): void => {
+    if (Array.isArray(s)) s.forEach(walk);
+    else if (s !== null && typeof s === 'object') {
+      const o = s as Record<string, unknown>;
+      if (o.properties !== null && typeof o.properties === 'object') for (const k of Object.keys(o.properties)) keys.add(k);
+      Object.values(o).forEach(walk);
+    }
+  };
+  walk(CONFIG_SCHEMA);
+  assert.ok(keys.size > 40, String(keys.size));
+  for (const k of keys) assert.ok(doc.includes(`| \`${k}\``), `docs/configuration.md has no table row for \`${k}\``);
 });

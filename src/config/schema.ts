@@ -78,7 +78,13 @@ export const PORT_OPTIONS: Record<
       },
       ipVersion: { enum: [4, 6], default: 4, description: 'IP version of the generated packets.' },
       proto: { enum: ['udp', 'tcp', 'icmp'], default: 'udp', description: 'Transport protocol of the generated packets.' },
-      rate: { type: 'number', minimum: 0, default: 0, description: 'Packets per second; 0 = as fast as the chain takes them.' },
+      rate: {
+        type: 'number',
+        minimum: 0,
+        maximum: 1e9,
+        default: 0,
+        description: 'Packets per second; 0 = as fast as the chain takes them.',
+      },
       count: { type: 'integer', minimum: 0, default: 0, description: 'Packets to send before the port is exhausted; 0 = endless.' },
       stamp: {
         type: 'boolean',
@@ -106,10 +112,17 @@ export const PORT_OPTIONS: Record<
         description: "File to read packets from (pcap or pcapng); relative to the config file's directory.",
       },
       write: { type: 'string', minLength: 1, description: "File to write packets to; relative to the config file's directory." },
-      repeat: { type: 'integer', minimum: 0, default: 1, description: 'Times to replay the read file; 0 = forever. Needs read.' },
+      repeat: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 2147483647,
+        default: 1,
+        description: 'Times to replay the read file; 0 = forever. Needs read.',
+      },
       rate: {
         type: 'number',
         minimum: 0,
+        maximum: 1e9,
         default: 0,
         description: 'Replay rate in packets per second; 0 = as fast as possible. Needs read.',
       },
