@@ -98,7 +98,12 @@ async function runManager(o: ManagerRun): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
-  await m.start();
+  try {
+    await m.start();
+  } catch (err) {
+    m.release(); // the region of a manager that never ran
+    throw err;
+  }
 
   const tty = process.stdout.isTTY === true;
   let prev: StatsSnapshot | null = null;
@@ -207,16 +212,20 @@ function cmdCheck(argv: string[]): number {
 // ------------------------------------------------------------------ NF processes
 
 let hooksRegistered = false;
-async function registerLoaders(file: string): Promise<void> {
-  if (hooksRegistered) return;
-  hooksRegistered = true;
-  const { register } = await import('node:module');
-  register(new URL('./resolve-hooks.js', import.meta.url).href, import.meta.url);
-  // NFs are TypeScript and run without a compile step: tsx transpiles on import.
-  if (/\.[cm]?ts$/.test(file)) {
-    const tsx = await import('tsx/esm/api');
-    tsx.register();
+/** Imports an NF module: TypeScript through tsx (no compile step), 'netvm' mapped to this copy. */
+async function importNF(file: string): Promise<Record<string, unknown>> {
+  if (!hooksRegistered) {
+    hooksRegistered = true;
+    const { register } = await import('node:module');
+    register(new URL('./resolve-hooks.js', import.meta.url).href, import.meta.url);
   }
+  const url = pathToFileURL(file).href;
+  if (/\.[cm]?ts$/.test(file)) {
+    // tsImport loads the file as an ES module whatever package.json (if any) says.
+    const { tsImport } = await import('tsx/esm/api');
+    return (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+  }
+  return (await import(url)) as Record<string, unknown>;
 }
 
 async function cmdNf(argv: string[]): Promise<number> {
@@ -257,10 +266,9 @@ async function cmdNf(argv: string[]): Promise<number> {
     file = path.resolve(spec);
     if (!fs.existsSync(file)) throw new NetvmError('NETVM_NF_LOAD', `NF module ${file} does not exist`);
   } else file = catalogModulePath(spec);
-  await registerLoaders(file);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    mod = await importNF(file);
   } catch (err) {
     throw new NetvmError('NETVM_NF_LOAD', `cannot load NF ${spec} (${file}): ${(err as Error).stack ?? String(err)}`, { cause: err });
   }

@@ -9,13 +9,19 @@ interface ResolveContext {
   conditions: string[];
   parentURL?: string;
 }
-type NextResolve = (specifier: string, context: ResolveContext) => Promise<{ url: string }>;
+type NextResolve = (specifier: string, context: ResolveContext) => Promise<{ url: string; format?: string | null }>;
 
 export async function resolve(
   specifier: string,
   context: ResolveContext,
   next: NextResolve,
-): Promise<{ url: string; shortCircuit?: boolean }> {
+): Promise<{ url: string; format?: string | null; shortCircuit?: boolean }> {
   if (specifier === 'netvm') return { url: nflib, shortCircuit: true };
-  return next(specifier, context);
+  const r = await next(specifier, context);
+  // An NF written in TypeScript is an ES module (it `export default`s its definition), also
+  // in a folder without a package.json saying "type": "module", where tsx would compile it
+  // as CommonJS.
+  if (r.url.startsWith('file:') && /\.ts$/.test(r.url.replace(/\?.*$/, '')) && !r.url.includes('/node_modules/') && (r.format == null || r.format === 'commonjs-typescript'))
+    return { ...r, format: 'module-typescript' };
+  return r;
 }

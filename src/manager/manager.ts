@@ -99,6 +99,8 @@ interface SlotInfo {
   socket: net.Socket;
   state: 'starting' | 'active' | 'dead';
   counters: Record<string, number>;
+  /** Counters captured when the instance stopped with the manager (its slot is reused). */
+  final?: Record<string, number>;
 }
 
 interface ServiceInfo {
@@ -153,6 +155,7 @@ export class Manager {
   readonly services: ServiceInfo[] = [];
   readonly slots = new Map<number, SlotInfo>();
   private readonly children = new Set<ChildProcess>();
+  private readonly stoppedInstances: SlotInfo[] = [];
   private readonly reclaims: PendingReclaim[] = [];
   readonly chainPackets: Float64Array;
   private readonly batch: number;
@@ -502,7 +505,8 @@ export class Manager {
     if (info.state === 'dead') return;
     const wasActive = info.state === 'active';
     info.state = 'dead';
-    this.deaths++;
+    // An NF leaving while the manager stops is not a death.
+    if (!this.stopping) this.deaths++;
     const { i32, layout } = this.region;
     Atomics.store(i32, (slotOffset(layout, info.slot) >> 2) + S_STATE, SLOT_DEAD);
     const s = this.services[info.service];
@@ -548,11 +552,17 @@ export class Manager {
       const res = this.reclaimer.reclaim(r.slot);
       const info = this.slots.get(r.slot);
       if (info !== undefined) {
-        const s = this.services[info.service];
         const c = this.slotCounters(r.slot);
-        for (const [name, v] of Object.entries(c)) s.departed[name] = (s.departed[name] ?? 0) + v;
-        s.departedCount++;
         this.slots.delete(r.slot);
+        if (this.stopping) {
+          // Stopped with the manager: still listed (with its final counters) in the last stats.
+          info.final = c;
+          this.stoppedInstances.push(info);
+        } else {
+          const s = this.services[info.service];
+          for (const [name, v] of Object.entries(c)) s.departed[name] = (s.departed[name] ?? 0) + v;
+          s.departedCount++;
+        }
       }
       const { i32, layout } = this.region;
       const b = slotOffset(layout, r.slot) >> 2;
@@ -800,7 +810,7 @@ export class Manager {
 
   /** Info for stats: live and departed instances per service. */
   serviceInstances(s: ServiceInfo): SlotInfo[] {
-    return [...this.slots.values()].filter((x) => x.service === s.id);
+    return [...this.slots.values(), ...this.stoppedInstances].filter((x) => x.service === s.id);
   }
 
   slotsInfo(): Map<number, SlotInfo> {

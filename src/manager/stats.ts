@@ -40,9 +40,9 @@ export interface StatsSnapshot {
 function instanceStats(
   m: Manager,
   slot: number,
-  info: { instance: number; pid: number; nf: string; mode: string; state: string; counters: Record<string, number> },
+  info: { instance: number; pid: number; nf: string; mode: string; state: string; counters: Record<string, number>; final?: Record<string, number> },
 ): InstanceStats {
-  const c = m.slotCounters(slot);
+  const c = info.final ?? m.slotCounters(slot);
   const { i32, layout } = m.region;
   return {
     instance: info.instance,
@@ -50,7 +50,7 @@ function instanceStats(
     pid: info.pid,
     nf: info.nf,
     mode: info.mode,
-    state: info.state,
+    state: info.final !== undefined ? 'stopped' : info.state,
     rx: c.rx,
     tx: c.tx,
     drops: {
@@ -66,8 +66,8 @@ function instanceStats(
     batches: c.batches,
     wakeups: c.wakeups,
     sleeps: c.sleeps,
-    asleep: i32[(slotOffset(layout, slot) >> 2) + S_SLEEP] === 1,
-    ring: { occupancy: m.ringOccupancy(slot), capacity: layout.params.ringSize },
+    asleep: info.final === undefined && i32[(slotOffset(layout, slot) >> 2) + S_SLEEP] === 1,
+    ring: { occupancy: info.final === undefined ? m.ringOccupancy(slot) : 0, capacity: layout.params.ringSize },
     counters: { ...info.counters },
   };
 }

@@ -71,7 +71,9 @@ chains:
   }
   const s = JSON.parse(fs.readFileSync(statsFile, 'utf8')) as Stats;
   assert.equal(s.pool.free, s.pool.size, `pool free ${s.pool.free} != size ${s.pool.size}`);
-  assert.equal(s.manager.nfDeaths, 2, 'the killed instance and, at shutdown, the survivor');
+  assert.equal(s.manager.nfDeaths, 1, 'the killed instance (stopping with the manager is not a death)');
+  assert.equal(s.services.fwd.departed.instances, 1);
+  assert.equal(s.services.fwd.instances.length, 1, 'the survivor, stopped with the manager, with its final counters');
   assert.match(m.stderr(), /NF is gone; reclaiming its buffers/);
 });
 

@@ -59,9 +59,13 @@ export class GeneratorPort implements PortDriver {
   private tokens = 0;
   private last = -1;
   private readonly burst: number;
+  /** The default size (64, the classic minimum frame) grows to the protocol's minimum
+   *  when the headers need more (IPv6 TCP: 74); any other too-small size is an error. */
+  private readonly sizeGiven: boolean;
 
   constructor(options: Partial<GeneratorOptions>) {
     this.opts = { ...GENERATOR_DEFAULTS, ...options };
+    this.sizeGiven = options.size !== undefined;
     const o = this.opts;
     if (!(o.size >= 60 && o.size <= 1514)) throw new NetvmError('NETVM_PORT_OPEN', `generator: size ${o.size} must be 60..1514`);
     if (!(o.flows >= 1 && o.flows <= 1 << 20)) throw new NetvmError('NETVM_PORT_OPEN', `generator: flows ${o.flows} must be 1..1048576`);
@@ -75,7 +79,7 @@ export class GeneratorPort implements PortDriver {
     this.access = access;
     const o = this.opts;
     const v6 = o.ipVersion === 6;
-    const frame = buildPacket({
+    const spec = {
       ipVersion: o.ipVersion,
       // RFC 2544 benchmarking range for IPv4, RFC 3849 documentation prefix for IPv6.
       src: v6 ? '2001:db8::1:0' : '198.18.0.0',
@@ -84,8 +88,18 @@ export class GeneratorPort implements PortDriver {
       srcPort: 1024,
       dstPort: 5001,
       icmpId: 0,
-      size: o.size,
-    });
+    } as const;
+    // The smallest frame of this protocol and IP version is the headers alone.
+    const min = buildPacket(spec).length;
+    if (o.size < min) {
+      if (!this.sizeGiven || o.size === GENERATOR_DEFAULTS.size) o.size = min;
+      else
+        throw new NetvmError(
+          'NETVM_PORT_OPEN',
+          `generator: size ${o.size} is smaller than an IPv${o.ipVersion} ${o.proto.toUpperCase()} frame's headers (${min} bytes); use size >= ${min}`,
+        );
+    }
+    const frame = buildPacket({ ...spec, size: o.size });
     const p = new ParsedPacket();
     if (!parsePacket(frame, 0, frame.length, p)) throw new NetvmError('NETVM_PORT_OPEN', 'generator: template does not parse');
     this.words = (frame.length + 3) >> 2;
@@ -210,7 +224,7 @@ export class GeneratorPort implements PortDriver {
   }
 
   stats(): PortStats {
-    return { generated: this.sent, flows: this.opts.flows };
+    return { generated: this.sent, flows: this.opts.flows, size: this.opts.size };
   }
 
   async close(): Promise<void> {
