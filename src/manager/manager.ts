@@ -302,7 +302,9 @@ export class Manager {
 
   private launch(s: ServiceInfo): ChildProcess {
     const args = [this.opts.cliPath, 'nf', 'run', s.nf, '--service', s.name, '--name', this.opts.config.name, '--mode', s.mode];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
+    // NETVM_NF_EXEC_ARGV passes Node options to NF processes (e.g. "--cpu-prof" to profile).
+    const execArgv = (process.env.NETVM_NF_EXEC_ARGV ?? '').split(' ').filter((x) => x.length > 0);
+    const child = spawn(process.execPath, [...execArgv, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
     this.children.add(child);
     child.on('exit', (code, signal) => {
       this.children.delete(child);
@@ -746,7 +748,8 @@ export class Manager {
         new Sleeper(i32, this.region.layout, info.slot).wake();
       }
       const deadline = performance.now() + 3000;
-      while ([...this.slots.values()].some((x) => x.state !== 'dead') && performance.now() < deadline) {
+      // Wait for every NF to leave and its process to exit (it may still be writing files).
+      while (([...this.slots.values()].some((x) => x.state !== 'dead') || this.children.size > 0) && performance.now() < deadline) {
         this.drainTx();
         await new Promise((r) => setTimeout(r, 10));
       }
