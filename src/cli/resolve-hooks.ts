@@ -21,7 +21,12 @@ export async function resolve(
   // An NF written in TypeScript is an ES module (it `export default`s its definition), also
   // in a folder without a package.json saying "type": "module", where tsx would compile it
   // as CommonJS.
-  if (r.url.startsWith('file:') && /\.ts$/.test(r.url.replace(/\?.*$/, '')) && !r.url.includes('/node_modules/') && (r.format == null || r.format === 'commonjs-typescript'))
+  if (
+    r.url.startsWith('file:') &&
+    /\.ts$/.test(r.url.replace(/\?.*$/, '')) &&
+    !r.url.includes('/node_modules/') &&
+    (r.format == null || r.format === 'commonjs-typescript')
+  )
     return { ...r, format: 'module-typescript' };
   return r;
 }

@@ -40,7 +40,15 @@ export interface StatsSnapshot {
 function instanceStats(
   m: Manager,
   slot: number,
-  info: { instance: number; pid: number; nf: string; mode: string; state: string; counters: Record<string, number>; final?: Record<string, number> },
+  info: {
+    instance: number;
+    pid: number;
+    nf: string;
+    mode: string;
+    state: string;
+    counters: Record<string, number>;
+    final?: Record<string, number>;
+  },
 ): InstanceStats {
   const c = info.final ?? m.slotCounters(slot);
   const { i32, layout } = m.region;

@@ -29,6 +29,7 @@ import { lineReader, type ManagerToNf, type RegisterReply } from '../core/contro
 import { native } from '../../native/loader.js';
 import type { NFContext, NFDefinition } from './define-nf.js';
 import { Packet, PacketBatch, type NameTable } from './packet.js';
+import { createBatchInvoker, createNFContext, validateArgs } from './context.js';
 
 export interface RunOptions {
   /** Manager instance name (default "netvm"). */
@@ -105,8 +106,6 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   const { i32, f64, u8, layout } = region;
   const slot = reg.slot;
   const names: NameTable = { services: new Map(Object.entries(reg.services)), ports: new Map(Object.entries(reg.ports)) };
-  const portNames = new Map<number, string>();
-  for (const [k, v] of names.ports) portNames.set(v, k);
   const batchSize = reg.batch;
   const pool = new Pool(i32, layout, slot);
   const router = new Router(i32, f64, layout, slot, pool, batchSize);
@@ -120,29 +119,17 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   const batch = new PacketBatch(packets);
   const custom: Record<string, number> = {};
 
-  const lookup = (map: Map<string, number>, kind: string, name: string): number => {
-    const id = map.get(name);
-    if (id === undefined)
-      throw new NetvmError(
-        kind === 'service' ? 'NETVM_UNKNOWN_SERVICE' : 'NETVM_UNKNOWN_PORT',
-        `unknown ${kind} "${name}"; known: ${[...map.keys()].join(', ') || 'none'}`,
-      );
-    return id;
-  };
-  let rawArgs = reg.args;
-  const args = (def.args ? def.args(rawArgs) : rawArgs) as A;
-  rawArgs = {};
-  const ctx: NFContext<A> = {
-    service: opts.service,
-    instance: reg.instance,
-    args,
-    serviceId: (n) => lookup(names.services, 'service', n),
-    portId: (n) => lookup(names.ports, 'port', n),
-    portName: (id) => portNames.get(id) ?? `port${id}`,
-    counters: custom,
-    log: (msg, fields) => send({ type: 'log', level: 'info', msg, fields }),
-    send: (data, to) => send({ type: 'message', to, data }),
-  };
+  const ctx: NFContext<A> = createNFContext(
+    {
+      service: opts.service,
+      instance: reg.instance,
+      names,
+      counters: custom,
+      log: (msg, fields) => send({ type: 'log', level: 'info', msg, fields }),
+      send: (data, to) => send({ type: 'message', to, data }),
+    },
+    validateArgs(def, reg.args),
+  );
   if (def.setup) await def.setup(ctx);
 
   let stopping = false;
@@ -174,8 +161,11 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   );
   send({ type: 'ready' });
 
-  const handler = def.process;
-  const perPacket = def.packet;
+  const invoke = createBatchInvoker(def, ctx, batch, (err) => {
+    // A throwing handler must not lose buffers: its packets are routed as they stand.
+    f64[c0 + C_HANDLER_ERRORS]++;
+    if (f64[c0 + C_HANDLER_ERRORS] <= 3) ctx.log(`handler threw: ${(err as Error).stack ?? String(err)}`);
+  });
   const poll = opts.mode === 'poll';
   const tickMs = def.tickMs ?? 1000;
   let nextTick = performance.now() + tickMs;
@@ -185,16 +175,7 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   const handle = (n: number): void => {
     f64[c0 + C_RX] += n;
     f64[c0 + C_BATCHES]++;
-    for (let i = 0; i < n; i++) packets[i].bind(descs[i]);
-    batch.length = n;
-    try {
-      if (handler !== undefined) handler(batch, ctx);
-      else if (perPacket !== undefined) for (let i = 0; i < n; i++) perPacket(packets[i], ctx);
-    } catch (err) {
-      // A throwing handler must not lose buffers: its packets are routed as they stand.
-      f64[c0 + C_HANDLER_ERRORS]++;
-      if (f64[c0 + C_HANDLER_ERRORS] <= 3) ctx.log(`handler threw: ${(err as Error).stack ?? String(err)}`);
-    }
+    invoke(descs, n);
     for (let i = 0; i < n; i++) router.route(descs[i]);
     router.flush();
     i32[sb + S_INFLIGHT] = 0;
@@ -202,7 +183,6 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
 
   const slice = (): void => {
     const start = performance.now();
-    let now = start;
     let iter = 0;
     while (!stopping) {
       const e = router.refresh();
@@ -219,14 +199,11 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
         idle = 0;
         if (slept && rx.count() === 0) break; // timed out: let the event loop run
       }
-      if ((++iter & 63) === 0) {
-        now = performance.now();
-        if (now - start > SLICE_MS) break;
-      }
+      if ((++iter & 63) === 0 && performance.now() - start > SLICE_MS) break;
     }
     if (Atomics.load(i32, H_STATE) === REGION_STATE_STOPPING) stopping = true;
     router.stopping = stopping;
-    now = performance.now();
+    const now = performance.now();
     i32[sb + S_HEARTBEAT] = (i32[sb + S_HEARTBEAT] + 1) | 0;
     if (def.tick && now >= nextTick) {
       nextTick = now + tickMs;

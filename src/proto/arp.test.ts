@@ -1,16 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  ARP_SHA,
-  ARP_THA,
-  arpIsEthIpv4,
-  arpMakeReply,
-  arpOp,
-  arpSenderIp,
-  arpTargetIp,
-  setArpSenderIp,
-  setArpTargetIp,
-} from './arp.js';
+import { ARP_SHA, ARP_THA, arpIsEthIpv4, arpMakeReply, arpOp, arpSenderIp, arpTargetIp, setArpSenderIp, setArpTargetIp } from './arp.js';
 import { buildArp, formatMac, parseIpv4, parseMac } from './build.js';
 
 test('arp: read a request and turn it into a reply in place', () => {

@@ -32,12 +32,7 @@ export function arpPtype(u8: Uint8Array, o: number): number {
 
 /** True when the header describes Ethernet hardware and IPv4 protocol addresses. */
 export function arpIsEthIpv4(u8: Uint8Array, o: number): boolean {
-  return (
-    arpHtype(u8, o) === ARP_HTYPE_ETHERNET &&
-    arpPtype(u8, o) === ETH_P_IPV4 &&
-    u8[o + 4] === 6 &&
-    u8[o + 5] === 4
-  );
+  return arpHtype(u8, o) === ARP_HTYPE_ETHERNET && arpPtype(u8, o) === ETH_P_IPV4 && u8[o + 4] === 6 && u8[o + 5] === 4;
 }
 
 /** Operation: 1 request, 2 reply. */
@@ -72,13 +67,7 @@ export function setArpTargetIp(u8: Uint8Array, o: number, v: number): void {
  * Turns a request into a reply in place (RFC 826 "swap fields"): the old sender becomes the
  * target, and `mac` (6 bytes at macOff) / `ip` become the sender. Ethernet MACs are not touched.
  */
-export function arpMakeReply(
-  u8: Uint8Array,
-  o: number,
-  mac: Uint8Array,
-  macOff: number,
-  ip: number,
-): void {
+export function arpMakeReply(u8: Uint8Array, o: number, mac: Uint8Array, macOff: number, ip: number): void {
   for (let i = 0; i < 10; i++) u8[o + ARP_THA + i] = u8[o + ARP_SHA + i];
   for (let i = 0; i < 6; i++) u8[o + ARP_SHA + i] = mac[macOff + i];
   put32(u8, o + ARP_SPA, ip);

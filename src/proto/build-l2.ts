@@ -82,12 +82,7 @@ export interface ArpSpec {
 
 /** Builds an Ethernet/IPv4 ARP frame (RFC 826), padded to 60 bytes. */
 export function buildArp(spec: ArpSpec): Uint8Array {
-  const op =
-    spec.op === undefined || spec.op === 'request'
-      ? ARP_OP_REQUEST
-      : spec.op === 'reply'
-        ? ARP_OP_REPLY
-        : spec.op;
+  const op = spec.op === undefined || spec.op === 'request' ? ARP_OP_REQUEST : spec.op === 'reply' ? ARP_OP_REPLY : spec.op;
   const sha = toMac(spec.senderMac, '');
   const tha = toMac(spec.targetMac, '00:00:00:00:00:00');
   const tags = spec.vlan ?? [];

@@ -1,22 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  buildArp,
-  buildPacket,
-  buildPacketLayout,
-  formatIpv4,
-  formatIpv6,
-  formatMac,
-  parseIpv4,
-  parseIpv6,
-  parseMac,
-} from './build.js';
-import {
-  verifyIcmpChecksum,
-  verifyIpv4HeaderChecksum,
-  verifyL4ChecksumV4,
-  verifyL4ChecksumV6,
-} from './checksum.js';
+import { buildArp, buildPacket, buildPacketLayout, formatIpv4, formatIpv6, formatMac, parseIpv4, parseIpv6, parseMac } from './build.js';
+import { verifyIcmpChecksum, verifyIpv4HeaderChecksum, verifyL4ChecksumV4, verifyL4ChecksumV6 } from './checksum.js';
 
 const hex = (u8: Uint8Array): string => Buffer.from(u8).toString('hex');
 const be16 = (u8: Uint8Array, o: number): number => (u8[o] << 8) | u8[o + 1];
@@ -36,16 +21,7 @@ test('address: IPv4 text round trip and rejects', () => {
   assert.equal(parseIpv4('0.0.0.0'), 0);
   assert.equal(formatIpv4(0xc0a800c7), '192.168.0.199');
   assert.equal(formatIpv4(0xffffffff), '255.255.255.255');
-  for (const bad of [
-    '1.2.3',
-    '1.2.3.4.5',
-    '256.1.1.1',
-    '1.2.3.-1',
-    '01.2.3.4',
-    'a.b.c.d',
-    '1..2.3',
-    ' 1.2.3.4',
-  ]) {
+  for (const bad of ['1.2.3', '1.2.3.4.5', '256.1.1.1', '1.2.3.-1', '01.2.3.4', 'a.b.c.d', '1..2.3', ' 1.2.3.4']) {
     assert.throws(() => parseIpv4(bad), Error, bad);
   }
 });
@@ -55,10 +31,7 @@ test('address: IPv6 parse handles :: and embedded IPv4, format follows RFC 5952'
   assert.equal(hex(parseIpv6('::1')), '00'.repeat(15) + '01');
   assert.equal(hex(parseIpv6('1::')), '0001' + '00'.repeat(14));
   assert.equal(hex(parseIpv6('2001:db8::ff00:42:8329')), '20010db8000000000000ff0000428329');
-  assert.equal(
-    hex(parseIpv6('2001:0DB8:0000:0000:0000:ff00:0042:8329')),
-    '20010db8000000000000ff0000428329',
-  );
+  assert.equal(hex(parseIpv6('2001:0DB8:0000:0000:0000:ff00:0042:8329')), '20010db8000000000000ff0000428329');
   assert.equal(hex(parseIpv6('::ffff:192.0.2.1')), '00000000000000000000ffffc0000201');
   assert.equal(hex(parseIpv6('1:2:3:4:5:6:7::')), '0001000200030004000500060007' + '0000');
   const cases: Array<[string, string]> = [
@@ -74,15 +47,7 @@ test('address: IPv6 parse handles :: and embedded IPv4, format follows RFC 5952'
   const buf = new Uint8Array(20);
   buf.set(parseIpv6('ff02::1'), 4);
   assert.equal(formatIpv6(buf, 4), 'ff02::1');
-  for (const bad of [
-    '1:2:3:4:5:6:7:8:9',
-    '1::2::3',
-    '12345::',
-    'g::1',
-    ':1:2:3:4:5:6:7',
-    '1:2:3:4:5:6:7:8::',
-    '1.2.3.4::',
-  ]) {
+  for (const bad of ['1:2:3:4:5:6:7:8:9', '1::2::3', '12345::', 'g::1', ':1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8::', '1.2.3.4::']) {
     assert.throws(() => parseIpv6(bad), Error, bad);
   }
 });
@@ -203,17 +168,9 @@ test('build: size pads the payload, short frames get Ethernet padding', () => {
   assert.ok(verifyL4ChecksumV6(v6, 14, 54, 146, 6));
 
   assert.throws(() => buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'tcp', size: 53 }));
-  assert.throws(() =>
-    buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'udp', payload: 'abc', size: 44 }),
-  );
-  assert.equal(
-    buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'udp', payload: 'abc', size: 45 }).length,
-    60,
-  );
-  assert.equal(
-    buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'udp', pad: false }).length,
-    42,
-  );
+  assert.throws(() => buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'udp', payload: 'abc', size: 44 }));
+  assert.equal(buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'udp', payload: 'abc', size: 45 }).length, 60);
+  assert.equal(buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'udp', pad: false }).length, 42);
 });
 
 test('build: VLAN stack uses 802.1ad outer and 802.1Q inner TPIDs', () => {
@@ -307,11 +264,7 @@ test('build: ARP request and reply', () => {
   assert.equal(req.length, 60);
   assert.equal(
     hex(req.subarray(0, 42)),
-    'ffffffffffff020000000001' +
-      '0806' +
-      '0001080006040001' +
-      '0200000000010a000001' +
-      '0000000000000a000002',
+    'ffffffffffff020000000001' + '0806' + '0001080006040001' + '0200000000010a000001' + '0000000000000a000002',
   );
   const rep = buildArp({
     op: 'reply',
@@ -323,10 +276,6 @@ test('build: ARP request and reply', () => {
   });
   assert.equal(
     hex(rep.subarray(0, 46)),
-    '020000000001020000000002' +
-      '8100000a0806' +
-      '0001080006040002' +
-      '0200000000020a000002' +
-      '0200000000010a000001',
+    '020000000001020000000002' + '8100000a0806' + '0001080006040002' + '0200000000020a000002' + '0200000000010a000001',
   );
 });

@@ -6,21 +6,8 @@
  */
 
 import { parseIpv4, parseIpv6, writeIpv4 } from './address.js';
-import {
-  DEFAULT_DST_MAC,
-  DEFAULT_SRC_MAC,
-  put16,
-  put32,
-  toMac,
-  writeL2,
-  type MacInput,
-} from './build-l2.js';
-import {
-  fillIcmpChecksum,
-  fillIpv4HeaderChecksum,
-  fillL4ChecksumV4,
-  fillL4ChecksumV6,
-} from './checksum.js';
+import { DEFAULT_DST_MAC, DEFAULT_SRC_MAC, put16, put32, toMac, writeL2, type MacInput } from './build-l2.js';
+import { fillIcmpChecksum, fillIpv4HeaderChecksum, fillL4ChecksumV4, fillL4ChecksumV6 } from './checksum.js';
 import {
   ETH_HDR_LEN,
   ETH_MIN_FRAME_LEN,
@@ -40,15 +27,7 @@ import {
   TCP_ACK,
 } from './constants.js';
 
-export {
-  formatIpv4,
-  formatIpv6,
-  formatMac,
-  parseIpv4,
-  parseIpv6,
-  parseMac,
-  writeIpv4,
-} from './address.js';
+export { formatIpv4, formatIpv6, formatMac, parseIpv4, parseIpv6, parseMac, writeIpv4 } from './address.js';
 export { buildArp, DEFAULT_DST_MAC, DEFAULT_SRC_MAC } from './build-l2.js';
 export type { ArpSpec, MacInput } from './build-l2.js';
 
@@ -135,8 +114,7 @@ function pad4(b: Uint8Array | undefined): Uint8Array {
 function extLength(e: Ipv6ExtSpec): number {
   if (e.type === IPPROTO_FRAGMENT) return 8;
   const len = e.length ?? (e.type === IPPROTO_AH ? 16 : 8);
-  if (len < 8 || len % 8 !== 0)
-    throw new Error(`IPv6 extension length must be a multiple of 8: ${len}`);
+  if (len < 8 || len % 8 !== 0) throw new Error(`IPv6 extension length must be a multiple of 8: ${len}`);
   return len;
 }
 
@@ -148,8 +126,7 @@ export function buildPacketLayout(spec: PacketSpec): BuiltPacket {
   else if (spec.proto === 'udp') proto = IPPROTO_UDP;
   else if (spec.proto === 'icmp') proto = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
   else proto = spec.proto;
-  if (!Number.isInteger(proto) || proto < 0 || proto > 255)
-    throw new Error(`bad protocol ${proto}`);
+  if (!Number.isInteger(proto) || proto < 0 || proto > 255) throw new Error(`bad protocol ${proto}`);
 
   const tags = spec.vlan ?? [];
   const opts = v6 ? new Uint8Array(0) : pad4(spec.ipv4Options);
@@ -166,23 +143,17 @@ export function buildPacketLayout(spec: PacketSpec): BuiltPacket {
   let l4HdrLen = 0;
   if (!nonFirst) {
     if (proto === IPPROTO_TCP) l4HdrLen = 20 + tcpOpts.length;
-    else if (proto === IPPROTO_UDP || proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6)
-      l4HdrLen = 8;
+    else if (proto === IPPROTO_UDP || proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) l4HdrLen = 8;
   }
 
-  const given =
-    typeof spec.payload === 'string'
-      ? new TextEncoder().encode(spec.payload)
-      : (spec.payload ?? new Uint8Array(0));
+  const given = typeof spec.payload === 'string' ? new TextEncoder().encode(spec.payload) : (spec.payload ?? new Uint8Array(0));
   const l3Offset = ETH_HDR_LEN + 4 * tags.length;
   const l4Offset = l3Offset + l3HdrLen;
   const payloadOffset = l4Offset + l4HdrLen;
   let payloadLen = given.length;
   if (spec.size !== undefined) {
     if (spec.size < payloadOffset + given.length) {
-      throw new Error(
-        `size ${spec.size} is smaller than headers + payload (${payloadOffset + given.length})`,
-      );
+      throw new Error(`size ${spec.size} is smaller than headers + payload (${payloadOffset + given.length})`);
     }
     payloadLen = spec.size - payloadOffset;
   }
@@ -192,14 +163,7 @@ export function buildPacketLayout(spec: PacketSpec): BuiltPacket {
   const frameLen = spec.pad === false ? end : Math.max(end, ETH_MIN_FRAME_LEN);
   const f = new Uint8Array(frameLen);
 
-  writeL2(
-    f,
-    toMac(spec.dstMac, DEFAULT_DST_MAC),
-    toMac(spec.srcMac, DEFAULT_SRC_MAC),
-    tags,
-    spec.vlanTpids,
-    v6 ? ETH_P_IPV6 : ETH_P_IPV4,
-  );
+  writeL2(f, toMac(spec.dstMac, DEFAULT_DST_MAC), toMac(spec.srcMac, DEFAULT_SRC_MAC), tags, spec.vlanTpids, v6 ? ETH_P_IPV6 : ETH_P_IPV4);
   const l3 = l3Offset;
   const ttl = spec.ttl ?? 64;
   const tos = spec.tos ?? 0;

@@ -64,12 +64,7 @@ export function csumReplace16(oldCsum: number, oldWord: number, newWord: number)
 
 /** RFC 1624 update for a 32-bit field (e.g. an IPv4 address or TCP sequence number). */
 export function csumReplace32(oldCsum: number, oldValue: number, newValue: number): number {
-  let s =
-    (~oldCsum & 0xffff) +
-    (~(oldValue >>> 16) & 0xffff) +
-    (~oldValue & 0xffff) +
-    ((newValue >>> 16) & 0xffff) +
-    (newValue & 0xffff);
+  let s = (~oldCsum & 0xffff) + (~(oldValue >>> 16) & 0xffff) + (~oldValue & 0xffff) + ((newValue >>> 16) & 0xffff) + (newValue & 0xffff);
   s = (s & 0xffff) + (s >>> 16);
   s = (s & 0xffff) + (s >>> 16);
   return ~s & 0xffff;
@@ -142,24 +137,12 @@ function l4Csum(u8: Uint8Array, l4: number, l4Len: number, proto: number, pseudo
  * TCP/UDP/ICMPv6 checksum for an L4 segment at `l4` of `l4Len` bytes carried in the IPv4
  * header at `l3`. `proto` must be TCP, UDP or ICMPv6.
  */
-export function computeL4ChecksumV4(
-  u8: Uint8Array,
-  l3: number,
-  l4: number,
-  l4Len: number,
-  proto: number,
-): number {
+export function computeL4ChecksumV4(u8: Uint8Array, l3: number, l4: number, l4Len: number, proto: number): number {
   return l4Csum(u8, l4, l4Len, proto, ipv4PseudoSum(u8, l3, proto, l4Len));
 }
 
 /** As {@link computeL4ChecksumV4} for an IPv6 packet whose fixed header is at `l3`. */
-export function computeL4ChecksumV6(
-  u8: Uint8Array,
-  l3: number,
-  l4: number,
-  l4Len: number,
-  proto: number,
-): number {
+export function computeL4ChecksumV6(u8: Uint8Array, l3: number, l4: number, l4Len: number, proto: number): number {
   return l4Csum(u8, l4, l4Len, proto, ipv6PseudoSum(u8, l3, proto, l4Len));
 }
 
@@ -170,24 +153,12 @@ function storeL4(u8: Uint8Array, l4: number, proto: number, c: number): void {
 }
 
 /** Computes and stores the TCP/UDP/ICMPv6 checksum over an IPv4 pseudo-header. */
-export function fillL4ChecksumV4(
-  u8: Uint8Array,
-  l3: number,
-  l4: number,
-  l4Len: number,
-  proto: number,
-): void {
+export function fillL4ChecksumV4(u8: Uint8Array, l3: number, l4: number, l4Len: number, proto: number): void {
   storeL4(u8, l4, proto, computeL4ChecksumV4(u8, l3, l4, l4Len, proto));
 }
 
 /** Computes and stores the TCP/UDP/ICMPv6 checksum over an IPv6 pseudo-header. */
-export function fillL4ChecksumV6(
-  u8: Uint8Array,
-  l3: number,
-  l4: number,
-  l4Len: number,
-  proto: number,
-): void {
+export function fillL4ChecksumV6(u8: Uint8Array, l3: number, l4: number, l4Len: number, proto: number): void {
   storeL4(u8, l4, proto, computeL4ChecksumV6(u8, l3, l4, l4Len, proto));
 }
 
@@ -195,13 +166,7 @@ export function fillL4ChecksumV6(
  * Verifies the L4 checksum of a segment in an IPv4 packet. A UDP checksum of zero means the
  * sender computed none (RFC 768) and is accepted.
  */
-export function verifyL4ChecksumV4(
-  u8: Uint8Array,
-  l3: number,
-  l4: number,
-  l4Len: number,
-  proto: number,
-): boolean {
+export function verifyL4ChecksumV4(u8: Uint8Array, l3: number, l4: number, l4Len: number, proto: number): boolean {
   if (proto === IPPROTO_UDP && u8[l4 + 6] === 0 && u8[l4 + 7] === 0) return true;
   return onesSum(u8, l4, l4Len, ipv4PseudoSum(u8, l3, proto, l4Len)) === 0xffff;
 }
@@ -210,13 +175,7 @@ export function verifyL4ChecksumV4(
  * Verifies the L4 checksum of a segment in an IPv6 packet. UDP checksum zero is invalid over
  * IPv6 (RFC 8200 §8.1) and so rejected.
  */
-export function verifyL4ChecksumV6(
-  u8: Uint8Array,
-  l3: number,
-  l4: number,
-  l4Len: number,
-  proto: number,
-): boolean {
+export function verifyL4ChecksumV6(u8: Uint8Array, l3: number, l4: number, l4Len: number, proto: number): boolean {
   if (proto === IPPROTO_UDP && u8[l4 + 6] === 0 && u8[l4 + 7] === 0) return false;
   return onesSum(u8, l4, l4Len, ipv6PseudoSum(u8, l3, proto, l4Len)) === 0xffff;
 }

@@ -37,10 +37,7 @@ test('icmp: echo request to reply with incremental checksum (ICMPv4)', () => {
   setIcmpEchoIdCsum(f, o, 0xffff);
   setIcmpEchoSeqCsum(f, o, 0x8000);
   assert.ok(verifyIcmpChecksum(f, o, 12));
-  assert.deepEqual(
-    [icmpType(f, o), icmpCode(f, o), icmpEchoId(f, o), icmpEchoSeq(f, o)],
-    [0, 9, 0xffff, 0x8000],
-  );
+  assert.deepEqual([icmpType(f, o), icmpCode(f, o), icmpEchoId(f, o), icmpEchoSeq(f, o)], [0, 9, 0xffff, 0x8000]);
 });
 
 test('icmp: ICMPv6 checksum follows header and pseudo-header changes', () => {

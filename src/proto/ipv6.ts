@@ -8,14 +8,7 @@
  * `tcpCsumReplace32` / `udpCsumReplace32` / `csumReplace32` per changed word.
  */
 
-import {
-  IPPROTO_AH,
-  IPPROTO_DSTOPTS,
-  IPPROTO_FRAGMENT,
-  IPPROTO_HOPOPTS,
-  IPPROTO_MH,
-  IPPROTO_ROUTING,
-} from './constants.js';
+import { IPPROTO_AH, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_MH, IPPROTO_ROUTING } from './constants.js';
 
 function get32(u8: Uint8Array, o: number): number {
   return ((u8[o] << 24) | (u8[o + 1] << 16) | (u8[o + 2] << 8) | u8[o + 3]) >>> 0;
@@ -109,12 +102,7 @@ export function setIpv6DstWord(u8: Uint8Array, o: number, i: number, v: number):
 }
 
 /** Copies a 16-byte address between arbitrary offsets. */
-export function copyIpv6Addr(
-  src: Uint8Array,
-  srcOff: number,
-  dst: Uint8Array,
-  dstOff: number,
-): void {
+export function copyIpv6Addr(src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
   for (let i = 0; i < 16; i++) dst[dstOff + i] = src[srcOff + i];
 }
 

@@ -22,10 +22,7 @@ function hasL4Csum(p: ParsedPacket): boolean {
   return (
     p.ok &&
     !p.fragment &&
-    (q === IPPROTO_TCP ||
-      q === IPPROTO_UDP ||
-      (q === IPPROTO_ICMPV6 && p.ipVersion === 6) ||
-      (q === IPPROTO_ICMP && p.ipVersion === 4))
+    (q === IPPROTO_TCP || q === IPPROTO_UDP || (q === IPPROTO_ICMPV6 && p.ipVersion === 6) || (q === IPPROTO_ICMP && p.ipVersion === 4))
   );
 }
 

@@ -124,11 +124,7 @@ test('parse: fragments (IPv4 and IPv6, first, non-first, atomic)', () => {
     moreFragments: true,
     size: 200,
   });
-  expectFields(
-    parse(first4),
-    { ok: true, fragment: true, fragOffset: 0, srcPort: 7, dstPort: 8, l4Proto: 17 },
-    'first4',
-  );
+  expectFields(parse(first4), { ok: true, fragment: true, fragOffset: 0, srcPort: 7, dstPort: 8, l4Proto: 17 }, 'first4');
   // Corrupt the UDP length: a first fragment's UDP length describes the whole datagram.
   first4[38] = 0x40;
   expectFields(parse(first4), { ok: true, srcPort: 7 }, 'first4 long udp len');
@@ -186,11 +182,7 @@ test('parse: fragments (IPv4 and IPv6, first, non-first, atomic)', () => {
     dstPort: 2,
     ipv6Ext: [{ type: 44, moreFragments: true }],
   });
-  expectFields(
-    parse(first6),
-    { ok: true, fragment: true, fragOffset: 0, srcPort: 1, dstPort: 2, l4Offset: 62 },
-    'first6',
-  );
+  expectFields(parse(first6), { ok: true, fragment: true, fragOffset: 0, srcPort: 1, dstPort: 2, l4Offset: 62 }, 'first6');
 
   const atomic6 = buildPacket({
     src: '::1',
@@ -200,11 +192,7 @@ test('parse: fragments (IPv4 and IPv6, first, non-first, atomic)', () => {
     dstPort: 2,
     ipv6Ext: [{ type: 44 }],
   });
-  expectFields(
-    parse(atomic6),
-    { ok: true, fragment: false, srcPort: 1, dstPort: 2 },
-    'atomic6 (RFC 6946)',
-  );
+  expectFields(parse(atomic6), { ok: true, fragment: false, srcPort: 1, dstPort: 2 }, 'atomic6 (RFC 6946)');
 });
 
 test('parse: ICMP, ICMPv6, ESP, IPv4 AH, IPv4 options, ARP, other EtherTypes, padding', () => {
@@ -221,11 +209,7 @@ test('parse: ICMP, ICMPv6, ESP, IPv4 AH, IPv4 options, ARP, other EtherTypes, pa
     },
     'icmp',
   );
-  expectFields(
-    parse(buildPacket({ src: '::1', dst: '::2', proto: 'icmp' })),
-    { ok: true, l4Proto: 58, l4Len: 8 },
-    'icmpv6',
-  );
+  expectFields(parse(buildPacket({ src: '::1', dst: '::2', proto: 'icmp' })), { ok: true, l4Proto: 58, l4Len: 8 }, 'icmpv6');
   expectFields(
     parse(buildPacket({ src: '::1', dst: '::2', proto: 50, payload: 'secret' })),
     {
@@ -306,8 +290,7 @@ test('parse: ICMP, ICMPv6, ESP, IPv4 AH, IPv4 options, ARP, other EtherTypes, pa
 });
 
 test('parse: malformed headers give specific error codes', () => {
-  const udp4 = (): Uint8Array =>
-    buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'udp', payload: 'abcd' });
+  const udp4 = (): Uint8Array => buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'udp', payload: 'abcd' });
   const tcp4 = (): Uint8Array => buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'tcp' });
   const cases: Array<[string, Uint8Array, number]> = [];
   const add = (what: string, f: Uint8Array, mut: (f: Uint8Array) => void, code: number): void => {
@@ -315,21 +298,11 @@ test('parse: malformed headers give specific error codes', () => {
     cases.push([what, f, code]);
   };
   add('13 bytes', udp4().subarray(0, 13), () => {}, ERR_TRUNCATED_L2);
-  add(
-    'cut VLAN tag',
-    buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'udp', vlan: [1] }).subarray(0, 17),
-    () => {},
-    ERR_TRUNCATED_L2,
-  );
+  add('cut VLAN tag', buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'udp', vlan: [1] }).subarray(0, 17), () => {}, ERR_TRUNCATED_L2);
   add('IHL 4', udp4(), (f) => (f[14] = 0x44), ERR_BAD_IHL);
   add('IHL 15 past frame', udp4(), (f) => (f[14] = 0x4f), ERR_TRUNCATED_L3);
   add('version 6 in IPv4 frame', udp4(), (f) => (f[14] = 0x65), ERR_BAD_IP_VERSION);
-  add(
-    'version 4 in IPv6 frame',
-    buildPacket({ src: '::1', dst: '::2', proto: 'udp' }),
-    (f) => (f[14] = 0x40),
-    ERR_BAD_IP_VERSION,
-  );
+  add('version 4 in IPv6 frame', buildPacket({ src: '::1', dst: '::2', proto: 'udp' }), (f) => (f[14] = 0x40), ERR_BAD_IP_VERSION);
   add('total length 19', udp4(), (f) => ((f[16] = 0), (f[17] = 19)), ERR_BAD_TOTAL_LEN);
   add('total length past frame', udp4(), (f) => ((f[16] = 0), (f[17] = 47)), ERR_TRUNCATED_IP);
   add(
@@ -344,12 +317,7 @@ test('parse: malformed headers give specific error codes', () => {
   add('UDP length 7', udp4(), (f) => (f[39] = 7), ERR_BAD_UDP_LEN);
   add('UDP length past IP payload', udp4(), (f) => (f[39] = 13), ERR_BAD_UDP_LEN);
   add('UDP in 6 bytes', udp4(), (f) => (f[17] = 26), ERR_TRUNCATED_L4);
-  add(
-    'ICMP in 4 bytes',
-    buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'icmp' }),
-    (f) => (f[17] = 24),
-    ERR_TRUNCATED_L4,
-  );
+  add('ICMP in 4 bytes', buildPacket({ src: '1.1.1.1', dst: '2.2.2.2', proto: 'icmp' }), (f) => (f[17] = 24), ERR_TRUNCATED_L4);
   add(
     'HBH longer than packet',
     buildPacket({ src: '::1', dst: '::2', proto: 'udp', ipv6Ext: [{ type: 0 }] }),
@@ -364,10 +332,7 @@ test('parse: malformed headers give specific error codes', () => {
   );
   add(
     'ARP cut',
-    buildArp({ senderMac: '02:00:00:00:00:01', senderIp: '1.1.1.1', targetIp: '1.1.1.2' }).subarray(
-      0,
-      41,
-    ),
+    buildArp({ senderMac: '02:00:00:00:00:01', senderIp: '1.1.1.1', targetIp: '1.1.1.2' }).subarray(0, 41),
     () => {},
     ERR_TRUNCATED_L3,
   );
@@ -446,14 +411,8 @@ test('parse: random corruption never throws and never reports out-of-range offse
       if (typeof v === 'number') assert.ok(Number.isInteger(v) && v >= 0, `${k}=${v} at ${i}`);
     }
     if (res.ok && res.ipVersion !== 0) {
-      assert.ok(
-        res.l4Offset >= res.l3Offset + 20 && res.l4Offset + res.l4Len <= len,
-        `l4 range at ${i}`,
-      );
-      assert.ok(
-        res.payloadOffset >= res.l4Offset && res.payloadOffset + res.payloadLen <= len,
-        `payload range at ${i}`,
-      );
+      assert.ok(res.l4Offset >= res.l3Offset + 20 && res.l4Offset + res.l4Len <= len, `l4 range at ${i}`);
+      assert.ok(res.payloadOffset >= res.l4Offset && res.payloadOffset + res.payloadLen <= len, `payload range at ${i}`);
       assert.ok(res.srcPort <= 0xffff && res.dstPort <= 0xffff);
     }
   }

@@ -226,14 +226,7 @@ function parseIpv6(u8: Uint8Array, l3: number, end: number, p: ParsedPacket): bo
   return parseL4(u8, p, nh, o, ipEnd, nonFirst);
 }
 
-function parseL4(
-  u8: Uint8Array,
-  p: ParsedPacket,
-  proto: number,
-  l4: number,
-  ipEnd: number,
-  nonFirst: boolean,
-): boolean {
+function parseL4(u8: Uint8Array, p: ParsedPacket, proto: number, l4: number, ipEnd: number, nonFirst: boolean): boolean {
   const l4Len = ipEnd - l4;
   p.l4Proto = proto;
   p.l4Offset = l4;

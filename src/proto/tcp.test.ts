@@ -1,12 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildPacketLayout } from './build.js';
-import {
-  computeL4ChecksumV4,
-  computeL4ChecksumV6,
-  verifyL4ChecksumV4,
-  verifyL4ChecksumV6,
-} from './checksum.js';
+import { computeL4ChecksumV4, computeL4ChecksumV6, verifyL4ChecksumV4, verifyL4ChecksumV6 } from './checksum.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from './constants.js';
 import { ipv4Src, setIpv4SrcCsum } from './ipv4.js';
 import { ipv6SrcWord, setIpv6SrcWord } from './ipv6.js';

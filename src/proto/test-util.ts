@@ -14,10 +14,8 @@ export function rng(seed: number): () => number {
 
 export const be16 = (u8: Uint8Array, o: number): number => (u8[o] << 8) | u8[o + 1];
 
-export const be32 = (u8: Uint8Array, o: number): number =>
-  ((u8[o] << 24) | (u8[o + 1] << 16) | (u8[o + 2] << 8) | u8[o + 3]) >>> 0;
+export const be32 = (u8: Uint8Array, o: number): number => ((u8[o] << 24) | (u8[o + 1] << 16) | (u8[o + 2] << 8) | u8[o + 3]) >>> 0;
 
 export const hex = (u8: Uint8Array): string => Buffer.from(u8).toString('hex');
 
-export const fromHex = (s: string): Uint8Array =>
-  Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
+export const fromHex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));

@@ -7,8 +7,7 @@ import { MICROSOFT_RSS_KEY, SYMMETRIC_RSS_KEY, Toeplitz } from './toeplitz.js';
 
 /** The spec's bit-serial pseudocode, transcribed literally, as an independent reference. */
 function refToeplitz(key: Uint8Array, input: Uint8Array): number {
-  const keyBit = (i: number): number =>
-    i < key.length * 8 ? (key[i >> 3] >> (7 - (i & 7))) & 1 : 0;
+  const keyBit = (i: number): number => (i < key.length * 8 ? (key[i >> 3] >> (7 - (i & 7))) & 1 : 0);
   let result = 0;
   for (let b = 0; b < input.length * 8; b++) {
     if ((input[b >> 3] >> (7 - (b & 7))) & 1) {
@@ -33,14 +32,7 @@ const v4Vectors: Array<[string, number, string, number, number, number]> = [
 const v6Vectors: Array<[string, number, string, number, number, number]> = [
   ['3ffe:2501:200:3::1', 1766, '3ffe:2501:200:1fff::7', 2794, 0x2cc18cd5, 0x40207d3d],
   ['ff02::1', 4739, '3ffe:501:8::260:97ff:fe40:efab', 14230, 0x0f0c461c, 0xdde51bbf],
-  [
-    'fe80::200:f8ff:fe21:67cf',
-    38024,
-    '3ffe:1900:4545:3:200:f8ff:fe21:67cf',
-    44251,
-    0x4b61e985,
-    0x02d1feef,
-  ],
+  ['fe80::200:f8ff:fe21:67cf', 38024, '3ffe:1900:4545:3:200:f8ff:fe21:67cf', 44251, 0x4b61e985, 0x02d1feef],
 ];
 
 const ms = new Toeplitz(MICROSOFT_RSS_KEY);
@@ -57,11 +49,7 @@ test('toeplitz: Microsoft key bytes', () => {
 test('toeplitz: official IPv4 verification vectors', () => {
   for (const [dst, dport, src, sport, h2, h4] of v4Vectors) {
     assert.equal(ms.hashIpv4NoPorts(parseIpv4(src), parseIpv4(dst)), h2, `${src} -> ${dst}`);
-    assert.equal(
-      ms.hashIpv4(parseIpv4(src), parseIpv4(dst), sport, dport),
-      h4,
-      `${src}:${sport} -> ${dst}:${dport}`,
-    );
+    assert.equal(ms.hashIpv4(parseIpv4(src), parseIpv4(dst), sport, dport), h4, `${src}:${sport} -> ${dst}:${dport}`);
   }
 });
 
@@ -121,10 +109,7 @@ test('toeplitz: table lookups equal the bit-serial reference for random keys and
     const key = Uint8Array.from({ length: 40 + (k % 3) * 6 }, () => (r() * 256) | 0);
     const t = new Toeplitz(key);
     for (let i = 0; i < 50; i++) {
-      const input = Uint8Array.from(
-        { length: (r() * (t.maxInputLen + 1)) | 0 },
-        () => (r() * 256) | 0,
-      );
+      const input = Uint8Array.from({ length: (r() * (t.maxInputLen + 1)) | 0 }, () => (r() * 256) | 0);
       assert.equal(t.hashBytes(input, 0, input.length), refToeplitz(key, input));
     }
   }

@@ -148,13 +148,8 @@ export class Toeplitz {
   /** IPv6 4-tuple hash; the 16-byte addresses are read from u8 at srcOff / dstOff. */
   hashIpv6(u8: Uint8Array, srcOff: number, dstOff: number, sport: number, dport: number): number {
     const t = this.table;
-    let h =
-      t[8192 | ((sport >>> 8) & 0xff)] ^
-      t[8448 | (sport & 0xff)] ^
-      t[8704 | ((dport >>> 8) & 0xff)] ^
-      t[8960 | (dport & 0xff)];
-    for (let i = 0; i < 16; i++)
-      h ^= t[(i << 8) | u8[srcOff + i]] ^ t[((i + 16) << 8) | u8[dstOff + i]];
+    let h = t[8192 | ((sport >>> 8) & 0xff)] ^ t[8448 | (sport & 0xff)] ^ t[8704 | ((dport >>> 8) & 0xff)] ^ t[8960 | (dport & 0xff)];
+    for (let i = 0; i < 16; i++) h ^= t[(i << 8) | u8[srcOff + i]] ^ t[((i + 16) << 8) | u8[dstOff + i]];
     return h >>> 0;
   }
 
@@ -162,8 +157,7 @@ export class Toeplitz {
   hashIpv6NoPorts(u8: Uint8Array, srcOff: number, dstOff: number): number {
     const t = this.table;
     let h = 0;
-    for (let i = 0; i < 16; i++)
-      h ^= t[(i << 8) | u8[srcOff + i]] ^ t[((i + 16) << 8) | u8[dstOff + i]];
+    for (let i = 0; i < 16; i++) h ^= t[(i << 8) | u8[srcOff + i]] ^ t[((i + 16) << 8) | u8[dstOff + i]];
     return h >>> 0;
   }
 
@@ -189,11 +183,7 @@ export class Toeplitz {
       // The ports are the first 4 bytes of the L4 header, in spec order.
       const l4 = p.l4Offset;
       const k = n << 8;
-      h ^=
-        t[k | u8[l4]] ^
-        t[(k + 256) | u8[l4 + 1]] ^
-        t[(k + 512) | u8[l4 + 2]] ^
-        t[(k + 768) | u8[l4 + 3]];
+      h ^= t[k | u8[l4]] ^ t[(k + 256) | u8[l4 + 1]] ^ t[(k + 512) | u8[l4 + 2]] ^ t[(k + 768) | u8[l4 + 3]];
     }
     return h >>> 0;
   }

@@ -1,12 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildPacketLayout } from './build.js';
-import {
-  computeL4ChecksumV4,
-  computeL4ChecksumV6,
-  verifyL4ChecksumV4,
-  verifyL4ChecksumV6,
-} from './checksum.js';
+import { computeL4ChecksumV4, computeL4ChecksumV6, verifyL4ChecksumV4, verifyL4ChecksumV6 } from './checksum.js';
 import { ipv4Dst, setIpv4DstCsum } from './ipv4.js';
 import { ipv6DstWord, setIpv6DstWord } from './ipv6.js';
 import { rng } from './test-util.js';

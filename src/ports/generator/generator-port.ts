@@ -54,6 +54,7 @@ export class GeneratorPort implements PortDriver {
   private fL4Word = new Uint16Array(0);
   private fL4Csum = new Uint16Array(0);
   private fHash = new Int32Array(0);
+  private frames: Int32Array | null = null;
   private flow = 0;
   private sent = 0;
   private tokens = 0;
@@ -118,7 +119,14 @@ export class GeneratorPort implements PortDriver {
     this.fL4Csum = new Uint16Array(n);
     this.fHash = new Int32Array(n);
     const tz = new Toeplitz(SYMMETRIC_RSS_KEY);
-    const scratch = new Uint8Array(frame);
+    const words = this.words;
+    const scratchWords = new Uint8Array(words * 4);
+    const scratch = scratchWords.subarray(0, frame.length);
+    scratch.set(frame);
+    // Up to 4 Mi words (16 MiB), every flow's whole frame is precomputed: a packet is then one
+    // straight word copy, with no per-packet patching.
+    const frames = n * words <= 1 << 22 ? new Int32Array(n * words) : null;
+    this.frames = frames;
     const be16 = (o2: number): number => (scratch[o2] << 8) | scratch[o2 + 1];
     const put16 = (o2: number, val: number): void => {
       scratch[o2] = val >>> 8;
@@ -133,6 +141,7 @@ export class GeneratorPort implements PortDriver {
       // Recompute the L4 checksum from scratch (setup time; correctness over speed).
       put16(this.l4CsumOff, 0);
       put16(this.l4CsumOff, l4Checksum(scratch, p, o.ipVersion, PROTO_NUM[o.proto]));
+      if (frames !== null) frames.set(new Int32Array(scratchWords.buffer, 0, words), f * words);
       this.fIpLow[f] = be16(this.ipLowOff);
       this.fIpCsum[f] = v6 ? 0 : be16(p.l3Offset + 10);
       this.fL4Word[f] = be16(this.l4WordOff);
@@ -170,6 +179,8 @@ export class GeneratorPort implements PortDriver {
     const f64 = a.f64;
     const t = this.template;
     const words = this.words;
+    const frames = this.frames;
+    const fHash = this.fHash;
     const len = o.size;
     const head = a.headroom;
     const flows = o.flows;
@@ -179,8 +190,30 @@ export class GeneratorPort implements PortDriver {
     for (let k = 0; k < n; k++) {
       const base = a.bufferOffset(descs[k]);
       const d32 = (base + head) >> 2;
-      for (let w = 0; w < words; w++) i32[d32 + w] = t[w];
-      const d = base + head;
+      if (frames !== null) {
+        const fw = f * words;
+        for (let w = 0; w < words; w++) i32[d32 + w] = frames[fw + w];
+      } else this.patch(u8, i32, d32, t, words, base + head, f);
+      const m = base >> 2;
+      i32[m + M_LEN] = len;
+      i32[m + M_DATA_OFF] = head;
+      i32[m + M_HASH] = fHash[f];
+      i32[m + M_FLAGS] = FLAG_HASH;
+      i32[m + M_TS_SEC] = sec;
+      i32[m + M_TS_NSEC] = 0;
+      if (stamp) f64[(base >> 3) + M_STAMP_F64] = now;
+      else f64[(base >> 3) + M_STAMP_F64] = 0;
+      if (++f === flows) f = 0;
+    }
+    this.flow = f;
+    this.sent += n;
+    return n;
+  }
+
+  /** The per-packet patch path, for flow counts too large to precompute whole frames. */
+  private patch(u8: Uint8Array, i32: Int32Array, d32: number, t: Int32Array, words: number, d: number, f: number): void {
+    for (let w = 0; w < words; w++) i32[d32 + w] = t[w];
+    {
       let x = this.fIpLow[f];
       u8[d + this.ipLowOff] = x >>> 8;
       u8[d + this.ipLowOff + 1] = x;
@@ -195,19 +228,7 @@ export class GeneratorPort implements PortDriver {
       x = this.fL4Csum[f];
       u8[d + this.l4CsumOff] = x >>> 8;
       u8[d + this.l4CsumOff + 1] = x;
-      const m = base >> 2;
-      i32[m + M_LEN] = len;
-      i32[m + M_DATA_OFF] = head;
-      i32[m + M_HASH] = this.fHash[f];
-      i32[m + M_FLAGS] = FLAG_HASH;
-      i32[m + M_TS_SEC] = sec;
-      i32[m + M_TS_NSEC] = 0;
-      f64[(base >> 3) + M_STAMP_F64] = stamp ? now : 0;
-      if (++f === flows) f = 0;
     }
-    this.flow = f;
-    this.sent += n;
-    return n;
   }
 
   txBurst(): number {
