@@ -70,6 +70,14 @@ chains:
     await stop(m);
   }
   const s = JSON.parse(fs.readFileSync(statsFile, 'utf8')) as Stats;
+  const reclaimed = m
+    .stderr()
+    .split('\n')
+    .filter((l) => /reclaim/i.test(l))
+    .join(' | ');
+  console.log(
+    `kill -9: sink tx ${s.ports.sink.tx}; pool free ${s.pool.free} of ${s.pool.size}; nfDeaths ${s.manager.nfDeaths}; ${reclaimed.slice(0, 600)}`,
+  );
   assert.equal(s.pool.free, s.pool.size, `pool free ${s.pool.free} != size ${s.pool.size}`);
   assert.equal(s.manager.nfDeaths, 1, 'the killed instance (stopping with the manager is not a death)');
   assert.equal(s.services.fwd.departed.instances, 1);
