@@ -133,3 +133,27 @@ test('router: onFull wait gives up after waitMs with no consumer, counting ring-
   assert.equal(ringFull(), 300 - 256);
   assert.equal(free(), 1024 - 256);
 });
+
+test('router: held packets whose instance leaves are dropped by refresh() and back in the pool at once (no flush needed)', () => {
+  // The manager bumps the epoch (and refreshes) when an NF leaves, also during shutdown when
+  // its data loop no longer runs: re-routing must not leave drops waiting for a flush.
+  const { r, router, d, free } = fullRingSetup('hold');
+  for (const x of d) router.route(x);
+  router.flush();
+  assert.equal(router.held, 300 - 256);
+  const { i32, layout } = r;
+  i32[(serviceOffset(layout, 0) >> 2) + SV_COUNT] = 0;
+  Atomics.add(i32, H_EPOCH, 1);
+  router.refresh();
+  assert.equal(router.held, 0);
+  assert.equal(free(), 1024 - 256, 'the 44 held buffers are back without a flush');
+});
+
+test('router: dropHeld() frees what is held and what is pending', () => {
+  const { router, d, free } = fullRingSetup('hold');
+  for (const x of d) router.route(x);
+  router.flush();
+  router.dropHeld();
+  assert.equal(router.held, 0);
+  assert.equal(free(), 1024 - 256);
+});

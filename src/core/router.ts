@@ -172,6 +172,13 @@ export class Router {
     }
     this.nTouched = 0;
     for (let id = 0; id < nRings; id++) if (this.staged[id] > 0) this.touched[this.nTouched++] = id;
+    // refresh() also runs outside the data path (the manager bumps the epoch when an NF
+    // leaves, also at shutdown): what re-routing dropped must not wait for a flush() that
+    // may never come.
+    if (this.nDrops > 0) {
+      this.pool.free(this.drops, 0, this.nDrops);
+      this.nDrops = 0;
+    }
   }
 
   /** The instance slot of `service` for a flow hash, or -1 if the service has none. */
@@ -347,7 +354,7 @@ export class Router {
     }
   }
 
-  /** Frees everything held (shutdown). */
+  /** Frees everything held and every pending drop (shutdown). */
   dropHeld(): void {
     for (let t = 0; t < this.nTouched; t++) {
       const id = this.touched[t];
@@ -359,6 +366,10 @@ export class Router {
     }
     this.nTouched = 0;
     this.held = 0;
+    if (this.nDrops > 0) {
+      this.pool.free(this.drops, 0, this.nDrops);
+      this.nDrops = 0;
+    }
   }
 }
 

@@ -263,9 +263,10 @@ export class Manager {
       for (const s of this.services) for (let k = 0; k < s.configured; k++) this.launch(s);
       await this.waitForInstances();
     } catch (err) {
-      await this.shutdown('start failed');
+      if (!this.stopping) await this.shutdown('start failed');
       throw err;
     }
+    if (this.stopping) return; // stopped while starting; `done` resolves when shutdown ends
     this.running = true;
     setImmediate(() => this.loop());
   }
@@ -328,6 +329,7 @@ export class Manager {
     const want = (): boolean => this.services.every((s) => s.slots.length >= s.configured);
     while (!want()) {
       if (this.startFailure) throw this.startFailure;
+      if (this.stopping) return; // a signal during start: stop() is already shutting down
       const left = deadline - performance.now();
       if (left <= 0) {
         const missing = this.services
@@ -731,6 +733,7 @@ export class Manager {
   async stop(reason: string): Promise<void> {
     if (this.stopping) return;
     this.log.info({ reason }, 'stopping');
+    for (const w of this.readyWaiters.splice(0)) w(); // a start() waiting for NFs stops waiting
     await this.shutdown(reason);
   }
 
@@ -768,7 +771,12 @@ export class Manager {
         if (p.staged > 0) this.pool.free(p.stage, 0, p.staged);
         p.staged = 0;
       }
+      // No NF is left: whatever is still queued in a ring can never be taken.
+      const swept = this.reclaimer.sweepRings();
+      if (swept.size > 0) this.log.warn({ rings: Object.fromEntries(swept) }, 'freed buffers left in rings at exit');
       this.pool.flush();
+      const audit = this.reclaimer.audit();
+      if (audit.missing > 0) this.log.error({ ...audit }, 'buffers not back in the pool at exit, by last owner slot');
     }
     for (const p of this.ports) {
       if (p.closed) continue;

@@ -102,4 +102,49 @@ export class Reclaimer {
     }
     return { drained, inFlight, repaired: 0 };
   }
+
+  /**
+   * At exit, once no NF process is left: frees whatever still sits in any NF or port ring
+   * (for example what a stopping NF routed into a ring after it had been reclaimed) and
+   * returns how many came from each ring, by ring id.
+   */
+  sweepRings(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (let r = 1; r < this.rings.length; r++) {
+      const ring = this.rings[r];
+      let n = 0;
+      for (;;) {
+        const k = ring.dequeue(this.scratch, 0, this.scratch.length, 0);
+        if (k === 0) break;
+        this.pool.free(this.scratch, 0, k);
+        n += k;
+      }
+      if (n > 0) out.set(r, n);
+    }
+    return out;
+  }
+
+  /**
+   * At exit, after every cache was flushed: the buffers that are not in the pool ring,
+   * counted by their last owner slot (M_OWNER) — the diagnosis of a leak, nothing is freed.
+   */
+  audit(): { missing: number; byOwner: Record<string, number> } {
+    const i32 = this.i32;
+    const l = this.layout;
+    const bufCount = l.params.bufCount;
+    const mark = this.mark;
+    mark.fill(0);
+    this.rings[0].forEachQueued((d) => (mark[(d >>> 24) * bufCount + (d & DESC_INDEX_MASK)] = 1));
+    let missing = 0;
+    const byOwner: Record<string, number> = {};
+    for (let s = 0; s < l.params.segments; s++)
+      for (let i = 0; i < bufCount; i++) {
+        if (mark[s * bufCount + i] === 1) continue;
+        missing++;
+        const m = bufferOffset(l, makeDesc(s, i)) >> 2;
+        const owner = `${i32[m + M_OWNER]}`;
+        byOwner[owner] = (byOwner[owner] ?? 0) + 1;
+      }
+    return { missing, byOwner };
+  }
 }
