@@ -173,7 +173,7 @@ export class Manager {
   constructor(opts: ManagerOptions) {
     this.opts = opts;
     this.log = opts.log;
-    this.batch = opts.batch ?? 32;
+    this.batch = opts.batch ?? 64;
     this.chainPackets = new Float64Array(64);
     this.txDescs = new Int32Array(this.batch * 8);
     this.done = new Promise((r) => (this.doneResolve = r));
