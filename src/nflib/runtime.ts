@@ -147,7 +147,14 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
       for (const [k, v] of Object.entries(m.services)) names.services.set(k, v);
       names.ports.clear();
       for (const [k, v] of Object.entries(m.ports)) names.ports.set(k, v);
-    } else if (m.type === 'message' && def.onMessage) def.onMessage(m.data, m.from, ctx);
+    } else if (m.type === 'message' && def.onMessage) {
+      // A bad message must not end the NF: its packets keep flowing.
+      try {
+        def.onMessage(m.data, m.from, ctx);
+      } catch (err) {
+        ctx.log(`onMessage threw: ${(err as Error).stack ?? String(err)}`);
+      }
+    }
   };
   for (const m of pending.splice(0)) onControl(m);
   waiter = null;
