@@ -1,13 +1,10 @@
 // Tests of the bridge NF through the offline harness (src/nflib/testing.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import bridge from './index.js';
 import { createNFHarness, type HarnessFrame } from '../../src/nflib/testing.js';
 import { buildPacket, buildArp } from '../../src/proto/build.js';
-import { parseConfigText, resolveConfig } from '../../src/config/load-config.js';
+import { checkReadmeExamples } from '../../test/helpers/nf-readme.js';
 
 // The bridged ports are deliberately not ids 0 and 1, so a mix-up of names and ids shows.
 const PORTS = ['mgmt', 'west', 'east', 'lab'];
@@ -130,39 +127,14 @@ test('bridge: an unknown port name fails in setup, listing the known ports', asy
 
 // ---------------------------------------------------------------- the README's example
 
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('package.json not found');
-    dir = up;
-  }
-  return dir;
-}
-
 test('bridge: the YAML examples in README.md are valid configs whose args the NF accepts', async () => {
-  const dir = path.join(packageRoot(), 'nfs', 'bridge');
-  const text = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
-  const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
-  assert.ok(blocks.length > 0, 'README.md has a yaml example');
-  let checked = 0;
-  for (const [i, yaml] of blocks.entries()) {
-    const label = `README.md yaml block ${i}`;
-    const cfg = resolveConfig(parseConfigText(yaml, label), { file: null, baseDir: dir, label });
-    for (const s of cfg.services) {
-      if (s.nf.kind !== 'catalog' || s.nf.name !== 'bridge') continue;
-      const ports = cfg.ports.map((p) => p.name);
-      const h = await createNFHarness(bridge, { args: s.args, service: s.name, services: cfg.services.map((x) => x.name), ports });
-      // Both bridged ports must be inputs and outputs for the bridge to work both ways.
-      for (const name of [s.args.a, s.args.b]) {
-        const p = cfg.ports.find((x) => x.name === name);
-        assert.ok(p?.input && p.output, `${label}: port ${String(name)} is an input and an output`);
-      }
-      const [r] = h.push([from(String(s.args.a))]);
-      assert.deepEqual([r.action, r.dest], ['toPort', s.args.b]);
-      await h.close();
-      checked++;
+  await checkReadmeExamples('bridge', bridge, (h, s, cfg, label) => {
+    // Both bridged ports must be inputs and outputs for the bridge to work both ways.
+    for (const name of [s.args.a, s.args.b]) {
+      const p = cfg.ports.find((x) => x.name === name);
+      assert.ok(p?.input && p.output, `${label}: port ${String(name)} is an input and an output`);
     }
-  }
-  assert.ok(checked >= 1);
+    const [r] = h.push([from(String(s.args.a))]);
+    assert.deepEqual([r.action, r.dest], ['toPort', s.args.b]);
+  });
 });

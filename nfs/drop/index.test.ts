@@ -1,13 +1,10 @@
 // Tests of the drop NF through the offline harness (src/nflib/testing.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import drop from './index.js';
 import { createNFHarness } from '../../src/nflib/testing.js';
 import { buildPacket } from '../../src/proto/build.js';
-import { parseConfigText, resolveConfig } from '../../src/config/load-config.js';
+import { checkReadmeExamples } from '../../test/helpers/nf-readme.js';
 
 const pkt = (i: number): Uint8Array =>
   buildPacket({ src: '203.0.113.1', dst: '203.0.113.2', proto: 'tcp', srcPort: 40000 + i, dstPort: 80, payload: `#${i}` });
@@ -93,36 +90,6 @@ test('drop: unknown arguments are rejected, naming them', async () => {
 
 // ---------------------------------------------------------------- the README's example
 
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('package.json not found');
-    dir = up;
-  }
-  return dir;
-}
-
 test('drop: the YAML examples in README.md are valid configs whose args the NF accepts', async () => {
-  const dir = path.join(packageRoot(), 'nfs', 'drop');
-  const text = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
-  const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
-  assert.ok(blocks.length > 0, 'README.md has a yaml example');
-  let checked = 0;
-  for (const [i, yaml] of blocks.entries()) {
-    const label = `README.md yaml block ${i}`;
-    const cfg = resolveConfig(parseConfigText(yaml, label), { file: null, baseDir: dir, label });
-    for (const s of cfg.services) {
-      if (s.nf.kind !== 'catalog' || s.nf.name !== 'drop') continue;
-      const h = await createNFHarness(drop, {
-        args: s.args,
-        service: s.name,
-        services: cfg.services.map((x) => x.name),
-        ports: cfg.ports.map((p) => p.name),
-      });
-      await h.close();
-      checked++;
-    }
-  }
-  assert.ok(checked >= 1);
+  await checkReadmeExamples('drop', drop);
 });

@@ -2,13 +2,10 @@
 // validation, context, setup and batch invocation as a real NF process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import forward from './index.js';
 import { createNFHarness } from '../../src/nflib/testing.js';
 import { buildPacket } from '../../src/proto/build.js';
-import { parseConfigText, resolveConfig } from '../../src/config/load-config.js';
+import { checkReadmeExamples } from '../../test/helpers/nf-readme.js';
 
 const udp = (sport: number, size = 64): Uint8Array =>
   buildPacket({ src: '192.0.2.1', dst: '192.0.2.2', proto: 'udp', srcPort: sport, dstPort: 53, size });
@@ -120,36 +117,6 @@ test("forward: `to` naming the NF's own service is rejected (it would loop for e
 
 // ---------------------------------------------------------------- the README's example
 
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('package.json not found');
-    dir = up;
-  }
-  return dir;
-}
-
 test('forward: the YAML examples in README.md are valid configs whose args the NF accepts', async () => {
-  const dir = path.join(packageRoot(), 'nfs', 'forward');
-  const text = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
-  const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
-  assert.ok(blocks.length > 0, 'README.md has a yaml example');
-  let checked = 0;
-  for (const [i, yaml] of blocks.entries()) {
-    const label = `README.md yaml block ${i}`;
-    const cfg = resolveConfig(parseConfigText(yaml, label), { file: null, baseDir: dir, label });
-    for (const s of cfg.services) {
-      if (s.nf.kind !== 'catalog' || s.nf.name !== 'forward') continue;
-      const h = await createNFHarness(forward, {
-        args: s.args,
-        service: s.name,
-        services: cfg.services.map((x) => x.name),
-        ports: cfg.ports.map((p) => p.name),
-      });
-      await h.close();
-      checked++;
-    }
-  }
-  assert.ok(checked >= 3, `the examples use forward in several ways (found ${checked})`);
+  await checkReadmeExamples('forward', forward);
 });

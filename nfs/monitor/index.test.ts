@@ -2,13 +2,10 @@
 // protocol and per flow, the flow table's limits, the summary log, ticks and messages.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import monitor, { monitorState } from './index.js';
 import { createNFHarness, type HarnessFrame } from '../../src/nflib/testing.js';
 import { buildArp, buildPacket, type PacketSpec } from '../../src/proto/build.js';
-import { parseConfigText, resolveConfig } from '../../src/config/load-config.js';
+import { checkReadmeExamples } from '../../test/helpers/nf-readme.js';
 
 const frame = (spec: Partial<PacketSpec> & Pick<PacketSpec, 'src' | 'dst' | 'proto'>): Uint8Array => buildPacket(spec);
 const tcp4 = (src: string, sport: number, dst: string, dport: number, size = 60): Uint8Array =>
@@ -342,36 +339,6 @@ test('monitor: other messages are ignored', async () => {
 
 // ---------------------------------------------------------------- the README's example
 
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('package.json not found');
-    dir = up;
-  }
-  return dir;
-}
-
 test('monitor: the YAML examples in README.md are valid configs whose args the NF accepts', async () => {
-  const dir = path.join(packageRoot(), 'nfs', 'monitor');
-  const text = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
-  const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
-  assert.ok(blocks.length > 0, 'README.md has a yaml example');
-  let checked = 0;
-  for (const [i, yaml] of blocks.entries()) {
-    const label = `README.md yaml block ${i}`;
-    const cfg = resolveConfig(parseConfigText(yaml, label), { file: null, baseDir: dir, label });
-    for (const s of cfg.services) {
-      if (s.nf.kind !== 'catalog' || s.nf.name !== 'monitor') continue;
-      const h = await createNFHarness(monitor, {
-        args: s.args,
-        service: s.name,
-        services: cfg.services.map((x) => x.name),
-        ports: cfg.ports.map((p) => p.name),
-      });
-      await h.close();
-      checked++;
-    }
-  }
-  assert.ok(checked >= 1);
+  await checkReadmeExamples('monitor', monitor);
 });
