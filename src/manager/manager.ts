@@ -15,6 +15,7 @@ import {
   bufferOffset,
   chainStepI32,
   C_DROP_NO_ROUTE,
+  C_DROP_RING_FULL,
   DEFAULT_PARAMS,
   H_EPOCH,
   H_STATE,
@@ -103,6 +104,10 @@ interface SlotInfo {
   final?: Record<string, number>;
 }
 
+/** Supervision backoff: the longest delay, and the uptime after which failures are forgotten. */
+const RESTART_MAX_MS = 30_000;
+const RESTART_RESET_MS = 30_000;
+
 interface ServiceInfo {
   id: number;
   name: string;
@@ -115,6 +120,13 @@ interface ServiceInfo {
   /** Totals of instances that have left (so service totals still add up). */
   departed: Record<string, number>;
   departedCount: number;
+  /** Supervision (config `restart`, `restartDelayMs`). */
+  restart: 'never' | 'on-failure';
+  restartDelayMs: number;
+  /** Consecutive failures since an instance last ran 30 s; sets the next delay. */
+  failures: number;
+  /** Instances started again after a failure. */
+  restarts: number;
 }
 
 interface PortRuntime {
@@ -226,6 +238,10 @@ export class Manager {
         slots: [],
         departed: {},
         departedCount: 0,
+        restart: s.restart,
+        restartDelayMs: s.restartDelayMs,
+        failures: 0,
+        restarts: 0,
       });
     }
     this.writeChains();
@@ -307,9 +323,13 @@ export class Manager {
     const execArgv = (process.env.NETVM_NF_EXEC_ARGV ?? '').split(' ').filter((x) => x.length > 0);
     const child = spawn(process.execPath, [...execArgv, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
     this.children.add(child);
+    const startedAt = performance.now();
     child.on('exit', (code, signal) => {
       this.children.delete(child);
       if (!this.stopping) this.log.warn({ service: s.name, pid: child.pid, code, signal }, 'NF process exited');
+      if (this.running && !this.stopping && s.restart === 'on-failure' && (code !== 0 || signal !== null)) {
+        this.scheduleRestart(s, performance.now() - startedAt, code, signal);
+      }
       if (!this.running && !this.stopping) {
         this.startFailure = new NetvmError(
           'NETVM_REGISTER',
@@ -322,6 +342,30 @@ export class Manager {
   }
 
   private startFailure: NetvmError | null = null;
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
+  /** Packets lost with NFs that left: queued for them or in their hands (a drop cause). */
+  reclaimedPackets = 0;
+
+  /**
+   * Supervision: starts a new instance of `s` after a failure, with exponential backoff
+   * (restartDelayMs, doubling per consecutive failure, at most RESTART_MAX_MS). An instance
+   * that ran RESTART_RESET_MS resets the count. The new process registers like any other and
+   * takes the lowest free instance number — the failed one's — so its rendezvous key and its
+   * flows come back to it.
+   */
+  private scheduleRestart(s: ServiceInfo, ranMs: number, code: number | null, signal: NodeJS.Signals | null): void {
+    if (ranMs >= RESTART_RESET_MS) s.failures = 0;
+    const delay = Math.min(RESTART_MAX_MS, s.restartDelayMs * 2 ** Math.min(s.failures, 20));
+    s.failures++;
+    this.log.warn({ service: s.name, code, signal, failures: s.failures, delayMs: delay }, 'restarting the NF after a failure');
+    const t = setTimeout(() => {
+      this.restartTimers.delete(t);
+      if (!this.running || this.stopping) return;
+      s.restarts++;
+      this.launch(s);
+    }, delay);
+    this.restartTimers.add(t);
+  }
 
   private async waitForInstances(): Promise<void> {
     const timeout = this.opts.startTimeoutMs ?? 30_000;
@@ -433,6 +477,10 @@ export class Manager {
         slots: [],
         departed: {},
         departedCount: 0,
+        restart: 'never', // not launched by this manager: nothing to restart
+        restartDelayMs: 200,
+        failures: 0,
+        restarts: 0,
       };
       this.services.push(s);
       this.broadcastNames();
@@ -554,6 +602,7 @@ export class Manager {
       // A live NF stuck in its handler for 2 s holds up nothing else: reclaim anyway.
       if (!this.reclaimer.quiescent(r.slot, r.epoch) && performance.now() - r.since < 2000) continue;
       const res = this.reclaimer.reclaim(r.slot);
+      this.reclaimedPackets += res.packets;
       const info = this.slots.get(r.slot);
       if (info !== undefined) {
         const c = this.slotCounters(r.slot);
@@ -573,7 +622,7 @@ export class Manager {
       i32.fill(0, b, b + SLOT_BYTES / 4);
       Atomics.store(i32, b + S_STATE, SLOT_FREE);
       if (res.drained + res.inFlight > 0 || !this.stopping)
-        this.log.info({ slot: r.slot, fromRing: res.drained, inFlight: res.inFlight }, 'buffers reclaimed');
+        this.log.info({ slot: r.slot, fromRing: res.drained, inFlight: res.inFlight, packets: res.packets }, 'buffers reclaimed');
       this.reclaims.splice(k--, 1);
     }
   }
@@ -739,6 +788,8 @@ export class Manager {
 
   private async shutdown(reason: string): Promise<void> {
     this.stopping = true;
+    for (const t of this.restartTimers) clearTimeout(t);
+    this.restartTimers.clear();
     this.running = false;
     if (this.router) this.router.stopping = true;
     this.stoppedAt = performance.now();
@@ -773,6 +824,7 @@ export class Manager {
       }
       // No NF is left: whatever is still queued in a ring can never be taken.
       const swept = this.reclaimer.sweepRings();
+      for (const n of swept.values()) this.reclaimedPackets += n;
       if (swept.size > 0) this.log.warn({ rings: Object.fromEntries(swept) }, 'freed buffers left in rings at exit');
       this.pool.flush();
       const audit = this.reclaimer.audit();
@@ -830,6 +882,17 @@ export class Manager {
 
   managerDropsNoRoute(): number {
     return this.region.f64[slotCountersF64(this.region.layout, 0) + C_DROP_NO_ROUTE];
+  }
+
+  managerDropsRingFull(): number {
+    return this.region.f64[slotCountersF64(this.region.layout, 0) + C_DROP_RING_FULL];
+  }
+
+  /** Buffers input ports hold allocated for their next burst (in use, but not packets). */
+  stagedBuffers(): number {
+    let n = 0;
+    for (const p of this.ports) n += p.staged;
+    return n;
   }
 
   classifierStats(): { flows: number; hits: number; misses: number } {
