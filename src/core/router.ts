@@ -325,8 +325,11 @@ export class Router {
     const st = this.stage[id];
     const ring = this.rings[id];
     let put = ring.enqueue(st, 0, n);
-    if (put === n) this.overloaded[id] = 0;
-    else if (this.onFull === 'wait' && !this.stopping && this.overloaded[id] === 0) {
+    // Out of overload only once the consumer has caught up (the ring at most half full):
+    // one batch that happens to fit after the consumer took one is not recovery.
+    if (put === n) {
+      if (this.overloaded[id] === 1 && ring.count() <= ring.capacity >> 1) this.overloaded[id] = 0;
+    } else if (this.onFull === 'wait' && !this.stopping && this.overloaded[id] === 0) {
       // Backpressure: wait for the consumer to make room, yielding the core to it.
       const deadline = performance.now() + this.waitMs;
       for (let spin = 0; put < n; spin++) {
@@ -341,8 +344,10 @@ export class Router {
     c[this.c0 + C_TX] += put;
     c[this.c0 + (id >= this.firstPortRing ? C_TX_TO_PORT : C_TX_TO_NF)] += put;
     if (put < n && this.onFull === 'hold' && this.overloaded[id] === 0) {
+      // Held since the first flush that did not fit; partial progress does not reset it (a
+      // slow consumer takes some, never all): only a flush that fits does.
       const now = performance.now();
-      if (put > 0 || this.fullSince[id] === 0) this.fullSince[id] = now; // it moves: a burst
+      if (this.fullSince[id] === 0) this.fullSince[id] = now;
       if (now - this.fullSince[id] <= this.waitMs) {
         st.copyWithin(0, put, n);
         this.staged[id] = n - put;

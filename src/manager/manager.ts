@@ -104,6 +104,9 @@ interface SlotInfo {
   final?: Record<string, number>;
 }
 
+/** How long the manager holds packets for a full ring when an input is live (router.ts). */
+const HOLD_LIVE_MS = 10;
+
 /** Supervision backoff: the longest delay, and the uptime after which failures are forgotten. */
 const RESTART_MAX_MS = 30_000;
 const RESTART_RESET_MS = 30_000;
@@ -221,6 +224,13 @@ export class Manager {
     // The manager never waits on a full ring (it must keep draining tx rings): it holds the
     // packets and stops reading its inputs until they are through.
     this.router.onFull = 'hold';
+    // Holding stops every input. With live inputs, allow it for bursts only: a ring that
+    // cannot take what is held for 10 ms is overloaded, and its chain's excess is dropped
+    // instead (router.ts). When every input can wait (files, counted generators), hold as
+    // long as it takes: nothing is lost, the inputs slow down.
+    const inputs = cfg.ports.filter((p) => p.input);
+    this.router.waitMs = HOLD_LIVE_MS;
+    this.holdForever = inputs.length > 0;
     this.classifier = new Classifier(i32, layout);
     this.reclaimer = new Reclaimer(i32, layout, this.pool);
     this.sleeper = new Sleeper(i32, layout, 0);
@@ -274,6 +284,7 @@ export class Manager {
         i32[pb + P_STATE] = 1;
         i32[pb + P_LINK] = 1;
       }
+      if (this.holdForever && this.ports.every((p) => !p.input || p.driver.lossless === true)) this.router.waitMs = Infinity;
       await this.listen();
       this.startedAt = performance.now();
       for (const s of this.services) for (let k = 0; k < s.configured; k++) this.launch(s);
@@ -343,6 +354,7 @@ export class Manager {
 
   private startFailure: NetvmError | null = null;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
+  private holdForever = false;
   /** Packets lost with NFs that left: queued for them or in their hands (a drop cause). */
   reclaimedPackets = 0;
 
