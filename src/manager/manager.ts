@@ -67,7 +67,8 @@ import {
   nfRingId,
   type LayoutParams,
 } from '../core/layout.js';
-import { controlSocketPath, ensureRunDir } from '../core/paths.js';
+import { controlSocketPath, ensureRunDir, secretPath } from '../core/paths.js';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { lineReader, type NfToManager, type RegisterRequest } from '../core/control-protocol.js';
 import type { Logger } from '../core/log.js';
 import { FLAG_HASH, type BufferAccess, type PortDriver } from '../ports/port-driver.js';
@@ -332,7 +333,10 @@ export class Manager {
     const args = [this.opts.cliPath, 'nf', 'run', s.nf, '--service', s.name, '--name', this.opts.config.name, '--mode', s.mode];
     // NETVM_NF_EXEC_ARGV passes Node options to NF processes (e.g. "--cpu-prof" to profile).
     const execArgv = (process.env.NETVM_NF_EXEC_ARGV ?? '').split(' ').filter((x) => x.length > 0);
-    const child = spawn(process.execPath, [...execArgv, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
+    const child = spawn(process.execPath, [...execArgv, ...args], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, NETVM_SECRET: this.secret },
+    });
     this.children.add(child);
     const startedAt = performance.now();
     child.on('exit', (code, signal) => {
@@ -355,6 +359,8 @@ export class Manager {
   private startFailure: NetvmError | null = null;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private holdForever = false;
+  private readonly secret = randomBytes(32).toString('hex');
+  private secretFile = '';
   /** Packets lost with NFs that left: queued for them or in their hands (a drop cause). */
   reclaimedPackets = 0;
 
@@ -408,6 +414,12 @@ export class Manager {
     ensureRunDir();
     this.socketPath = controlSocketPath(this.opts.config.name);
     if (fs.existsSync(this.socketPath)) fs.rmSync(this.socketPath, { force: true }); // createRegion proved it stale
+    // The per-run secret an NF must present to register (issue #6: the socket is owner-only
+    // already; the secret also keeps out a process of this user that was not given it by
+    // this run, such as an NF of an earlier run still trying to reconnect).
+    this.secretFile = secretPath(this.opts.config.name);
+    fs.rmSync(this.secretFile, { force: true });
+    fs.writeFileSync(this.secretFile, this.secret + '\n', { mode: 0o600, flag: 'wx' });
     return new Promise((resolve, reject) => {
       const server = net.createServer((sock) => this.onConnection(sock));
       server.once('error', (err) =>
@@ -472,6 +484,15 @@ export class Manager {
   }
 
   private register(m: RegisterRequest, socket: net.Socket): SlotInfo {
+    const given = Buffer.from(typeof m.secret === 'string' ? m.secret : '');
+    const want = Buffer.from(this.secret);
+    if (given.length !== want.length || !timingSafeEqual(given, want)) {
+      this.log.warn({ pid: m.pid, service: m.service }, 'registration refused: wrong or missing secret');
+      throw new NetvmError(
+        'NETVM_AUTH',
+        `register: wrong or missing secret; run the NF as the manager's user (it reads ${this.secretFile}) or set NETVM_SECRET`,
+      );
+    }
     if (typeof m.service !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(m.service))
       throw new NetvmError('NETVM_REGISTER', 'register: service must be a name of 1-64 letters, digits, _ . -');
     let s = this.services.find((x) => x.name === m.service);
@@ -854,6 +875,7 @@ export class Manager {
     if (this.server) {
       this.server.close();
       fs.rmSync(this.socketPath, { force: true });
+      if (this.secretFile) fs.rmSync(this.secretFile, { force: true });
     }
     this.doneResolve(reason);
   }
