@@ -118,6 +118,7 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   const batchSize = reg.batch;
   const pool = new Pool(i32, layout, slot);
   const router = new Router(i32, f64, layout, slot, pool, batchSize);
+  if (typeof reg.waitMs === 'number' && reg.waitMs > 0) router.waitMs = reg.waitMs;
   const rx = new Ring(i32, layout, nfRingId(slot), slot);
   const sleeper = new Sleeper(i32, layout, slot);
   const c0 = slotCountersF64(layout, slot);
