@@ -198,11 +198,11 @@ export class LoadBalancerState {
     for (const pool of this.vBackends) for (const b of pool) this.bAlive[this.bNames.indexOf(b.name)] = 1;
   }
 
-  /** Index of the VIP the packet is addressed to, or -1. */
+  /** Index of the VIP the packet is addressed to (any port and protocol when `dport` is -1), or -1. */
   vipOf(u8: Uint8Array, l3: number, v: number, proto: number, dport: number): number {
     const n = this.vPort.length;
     for (let i = 0; i < n; i++) {
-      if (this.vVersion[i] !== v || this.vProto[i] !== proto || this.vPort[i] !== dport) continue;
+      if (this.vVersion[i] !== v || (dport >= 0 && (this.vProto[i] !== proto || this.vPort[i] !== dport))) continue;
       const a = this.vAddr;
       if (v === 4) {
         if (readWord(u8, l3 + 16) === a[i * 4]) return i;
@@ -382,8 +382,10 @@ function run(st: LoadBalancerState, batch: PacketBatch): void {
       continue;
     }
     if (p.fragment) {
-      // A first fragment has ports but its followers do not: balance neither, for VIP traffic.
-      if (p.fragOffset !== 0 || st.vipOf(pkt.u8, p.l3Offset, p.ipVersion, proto, p.dstPort) >= 0) {
+      // A first fragment has ports but its followers do not: balance neither, for VIP traffic
+      // (a non-first fragment is VIP traffic when it is addressed to a VIP's address).
+      const port = p.fragOffset !== 0 ? -1 : p.dstPort;
+      if (st.vipOf(pkt.u8, p.l3Offset, p.ipVersion, proto, port) >= 0) {
         st.fragments++;
         pkt.drop();
       } else {
