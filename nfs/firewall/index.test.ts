@@ -69,6 +69,7 @@ test('firewall: the first matching rule decides; the default policy decides the 
     r.map((x) => (x.action === 'toService' ? `svc:${x.dest}` : x.action)),
     ['drop', 'next', 'drop', 'drop', 'svc:ids', 'next', 'drop', 'next', 'drop'],
   );
+  h.tick(); // per-rule counts are published once a second
   const c = h.counters;
   assert.deepEqual([c.rule0, c.rule1, c.rule2, c.rule3, c.rule4], [1, 1, 1, 1, 1]);
   assert.deepEqual([c.packets, c.allowed, c.denied, c.diverted, c.defaultPolicy], [9, 3, 5, 1, 4]);
@@ -98,6 +99,7 @@ test('firewall: default allow; non-IP frames match only rules with nothing but i
     ['next', 'drop', 'next'],
   );
   assert.equal(h.counters.nonIp, 2);
+  h.tick();
   assert.equal(h.counters.rule1, 1);
 });
 

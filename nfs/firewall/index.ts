@@ -191,6 +191,10 @@ function publish(st: FirewallState, c: Record<string, number>): void {
   c.malformed = st.malformed;
   c.nonIp = st.nonIp;
   c.fragments = st.fragments;
+}
+
+/** Per-rule hits: once a second (tick) and at the end, not per batch (there may be many rules). */
+function publishRules(st: FirewallState, c: Record<string, number>): void {
   const h = st.rules.hits;
   for (let i = 0; i < h.length; i++) c[RULE_NAMES[i] ?? `rule${i}`] = h[i];
 }
@@ -213,6 +217,15 @@ export default defineNF<FirewallArgs>({
     const st = new FirewallState(rules, ctx.args);
     states.set(ctx, st);
     publish(st, ctx.counters);
+    publishRules(st, ctx.counters);
+  },
+  tick: (ctx) => {
+    const st = states.get(ctx);
+    if (st !== undefined) publishRules(st, ctx.counters);
+  },
+  teardown: (ctx) => {
+    const st = states.get(ctx);
+    if (st !== undefined) publishRules(st, ctx.counters);
   },
   process: (batch, ctx) => {
     const st = states.get(ctx);

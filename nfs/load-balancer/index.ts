@@ -254,14 +254,15 @@ function rewrite(
   v: number,
   proto: number,
   dst: boolean,
-  addr: ArrayLike<number>,
+  addr: Uint32Array,
+  ao: number,
   port: number,
 ): void {
   const tcp = proto === 6;
   if (v === 4) {
     const at = l3 + (dst ? 16 : 12);
     const old = readWord(u8, at);
-    const nw = addr[0] >>> 0;
+    const nw = addr[ao];
     if (dst) setIpv4DstCsum(u8, l3, nw);
     else setIpv4SrcCsum(u8, l3, nw);
     if (tcp) tcpCsumReplace32(u8, l4, old, nw);
@@ -271,7 +272,7 @@ function rewrite(
     for (let w = 0; w < 4; w++) {
       const o = at + w * 4;
       const old = readWord(u8, o);
-      const nw = addr[w] >>> 0;
+      const nw = addr[ao + w];
       if (old === nw) continue;
       u8[o] = nw >>> 24;
       u8[o + 1] = nw >>> 16;
@@ -284,8 +285,6 @@ function rewrite(
   if (tcp) (dst ? setTcpDstPortCsum : setTcpSrcPortCsum)(u8, l4, port);
   else (dst ? setUdpDstPortCsum : setUdpSrcPortCsum)(u8, l4, port);
 }
-
-const vipAddrScratch = new Uint32Array(4);
 
 function toBackend(st: LoadBalancerState, pkt: Packet, vip: number, now: number): void {
   const p = pkt.parsed;
@@ -315,7 +314,7 @@ function toBackend(st: LoadBalancerState, pkt: Packet, vip: number, now: number)
         // No room to remember it: still balanced consistently, by the hash alone.
         st.tableFull++;
         b = nb;
-        rewrite(u8, l3, p.l4Offset, v, proto, true, st.bAddr.subarray(b * 4, b * 4 + 4), st.bPort[b]);
+        rewrite(u8, l3, p.l4Offset, v, proto, true, st.bAddr, b * 4, st.bPort[b]);
         st.bPackets[b]++;
         st.forwarded++;
         pkt.invalidate();
@@ -333,7 +332,7 @@ function toBackend(st: LoadBalancerState, pkt: Packet, vip: number, now: number)
     fwd.expires[f] = now + st.timeout(proto, p.tcpFlags);
     st.rev.expires[st.fRev[f]] = fwd.expires[f];
   }
-  rewrite(u8, l3, p.l4Offset, v, proto, true, st.bAddr.subarray(b * 4, b * 4 + 4), st.bPort[b]);
+  rewrite(u8, l3, p.l4Offset, v, proto, true, st.bAddr, b * 4, st.bPort[b]);
   st.bPackets[b]++;
   st.forwarded++;
   pkt.invalidate();
@@ -355,8 +354,7 @@ function fromBackend(st: LoadBalancerState, pkt: Packet, now: number): boolean {
   fwd.expires[f] = exp;
   rev.expires[r] = exp;
   const vip = st.fVip[f];
-  for (let w = 0; w < 4; w++) vipAddrScratch[w] = st.vAddr[vip * 4 + w];
-  rewrite(u8, p.l3Offset, p.l4Offset, p.ipVersion, p.l4Proto, false, vipAddrScratch, st.vPort[vip]);
+  rewrite(u8, p.l3Offset, p.l4Offset, p.ipVersion, p.l4Proto, false, st.vAddr, vip * 4, st.vPort[vip]);
   st.replies++;
   pkt.invalidate();
   pkt.next();
@@ -415,6 +413,10 @@ function publish(st: LoadBalancerState, c: Record<string, number>): void {
   c.tableFull = st.tableFull;
   c.fragments = st.fragments;
   c.malformed = st.malformed;
+}
+
+/** Per-backend packet counts: once a second (tick) and at the end, not per batch. */
+function publishBackends(st: LoadBalancerState, c: Record<string, number>): void {
   const names = st.bNames;
   for (let b = 0; b < names.length; b++) c[names[b]] = st.bPackets[b];
 }
@@ -431,6 +433,15 @@ export default defineNF<LoadBalancerArgs>({
     const st = new LoadBalancerState(ctx.args);
     states.set(ctx, st);
     publish(st, ctx.counters);
+    publishBackends(st, ctx.counters);
+  },
+  tick: (ctx) => {
+    const st = states.get(ctx);
+    if (st !== undefined) publishBackends(st, ctx.counters);
+  },
+  teardown: (ctx) => {
+    const st = states.get(ctx);
+    if (st !== undefined) publishBackends(st, ctx.counters);
   },
   process: (batch, ctx) => {
     const st = states.get(ctx);
@@ -458,7 +469,7 @@ export default defineNF<LoadBalancerArgs>({
       const a = new Args(NF, { backends: m.backends }, 'setBackends.');
       const backends = parseBackends(a, 'backends', m.backends, { version: vips[i].address.version, port: vips[i].port });
       st.setBackends(i, backends);
-      publish(st, ctx.counters);
+      publishBackends(st, ctx.counters);
       ctx.log(`load-balancer: vip ${i} now has ${backends.length} backends`, { backends: backends.map((b) => b.name) });
     } catch (err) {
       ctx.log(`load-balancer: setBackends refused: ${(err as Error).message}`);

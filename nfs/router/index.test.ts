@@ -80,6 +80,7 @@ test('router: longest prefix wins; TTL/hop limit decremented with a valid checks
     assert.deepEqual(r.data, want, JSON.stringify(s));
     assert.ok(verifyPacketChecksums(r.data, parse(r.data)));
   });
+  h.tick(); // per-route counts are published once a second
   assert.deepEqual([h.counters.forwarded, h.counters.route0, h.counters.route1, h.counters.route2], [5, 1, 1, 1]);
 });
 

@@ -216,6 +216,10 @@ function publish(st: RouterState, c: Record<string, number>): void {
   c.badChecksum = st.badChecksum;
   c.malformed = st.malformed;
   c.nonIp = st.nonIp;
+}
+
+/** Per-route hits: once a second (tick) and at the end, not per batch (there may be many). */
+function publishRoutes(st: RouterState, c: Record<string, number>): void {
   for (let i = 0; i < st.routeHits.length && i < ROUTE_NAMES.length; i++) c[ROUTE_NAMES[i]] = st.routeHits[i];
 }
 
@@ -233,6 +237,15 @@ export default defineNF<RouterArgs>({
     const st = new RouterState(ctx.args, portId, 256);
     states.set(ctx, st);
     publish(st, ctx.counters);
+    publishRoutes(st, ctx.counters);
+  },
+  tick: (ctx) => {
+    const st = states.get(ctx);
+    if (st !== undefined) publishRoutes(st, ctx.counters);
+  },
+  teardown: (ctx) => {
+    const st = states.get(ctx);
+    if (st !== undefined) publishRoutes(st, ctx.counters);
   },
   process: (batch, ctx) => {
     const st = states.get(ctx);
