@@ -9,6 +9,8 @@ export interface RegisterRequest {
   mode: 'shared' | 'poll';
   /** Args given on the NF's command line; the service's config args are used otherwise. */
   args?: Record<string, unknown>;
+  /** The manager's per-run secret (env NETVM_SECRET, or the owner-only file secretPath(name)). */
+  secret?: string;
 }
 
 export interface RegisterReply {

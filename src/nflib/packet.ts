@@ -94,7 +94,7 @@ export class Packet {
   get step(): number {
     return this.i32[this.meta + M_STEP];
   }
-  /** Four 32-bit words of per-packet scratch space an NF may use (not kept across hops). */
+  /** Two 32-bit words (i = 0 or 1) of per-packet scratch space an NF may use; the next NF sees what this one left. */
   userWord(i: number): number {
     return this.i32[this.meta + M_USER + (i & 1)];
   }
