@@ -115,14 +115,14 @@ services:
     nf: router
     args:
       interfaces:
-        lan: { mac: "${LAN_MAC}", ipv4: 10.0.0.1, ipv6: "2001:db8:1::1" }
-        wan: { mac: "${WAN_MAC}", ipv4: 203.0.113.1 }
+        lan: { mac: '${LAN_MAC}', ipv4: 10.0.0.1, ipv6: '2001:db8:1::1' }
+        wan: { mac: '${WAN_MAC}', ipv4: 203.0.113.1 }
       routes:
-        - { prefix: 10.0.0.0/8, port: lan, nextHopMac: "${LAN_NH}" }
-        - { prefix: 10.99.0.0/16, port: wan, nextHopMac: "${WAN_NH}" }
-        - { prefix: 0.0.0.0/0, port: wan, nextHopMac: "${WAN_NH}" }
-        - { prefix: "2001:db8:1::/48", port: lan, nextHopMac: "${LAN_NH}" }
-        - { prefix: "2001:db8:2::/48", port: wan, nextHopMac: "${WAN_NH}" }
+        - { prefix: 10.0.0.0/8, port: lan, nextHopMac: '${LAN_NH}' }
+        - { prefix: 10.99.0.0/16, port: wan, nextHopMac: '${WAN_NH}' }
+        - { prefix: 0.0.0.0/0, port: wan, nextHopMac: '${WAN_NH}' }
+        - { prefix: '2001:db8:1::/48', port: lan, nextHopMac: '${LAN_NH}' }
+        - { prefix: '2001:db8:2::/48', port: wan, nextHopMac: '${WAN_NH}' }
 chains:
   default: [rt, drop]
 `,
