@@ -16,6 +16,8 @@ import {
   M_INPORT,
   M_LEN,
   M_STEP,
+  M_TS_NSEC,
+  M_TS_SEC,
   M_USER,
   type Layout,
 } from '../core/layout.js';
@@ -74,6 +76,17 @@ export class Packet {
   /** The symmetric Toeplitz hash of its 5-tuple (same for both directions of a flow). */
   get hash(): number {
     return this.i32[this.meta + M_HASH] >>> 0;
+  }
+  /**
+   * When the packet was received, as the input port stamped it: a pcap record's capture time,
+   * or the receive time the port gives (seconds may be 0 when the port gives none). NFs with
+   * timeouts use it as a clock that replays deterministically (`clock: packet`).
+   */
+  get tsSec(): number {
+    return this.i32[this.meta + M_TS_SEC] >>> 0;
+  }
+  get tsNsec(): number {
+    return this.i32[this.meta + M_TS_NSEC];
   }
   get chain(): number {
     return this.i32[this.meta + M_CHAIN];

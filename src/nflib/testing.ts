@@ -62,6 +62,9 @@ export interface HarnessFrame {
   inPort?: string | number;
   /** Flow hash; default: the symmetric Toeplitz hash of the 5-tuple, as the manager computes it. */
   hash?: number;
+  /** Receive time (pkt.tsSec / pkt.tsNsec); default 0. */
+  tsSec?: number;
+  tsNsec?: number;
 }
 
 export interface HarnessOptions {
@@ -251,8 +254,8 @@ export async function createNFHarness<A>(def: NFDefinition<A>, opts: HarnessOpti
         i32[m + M_STEP] = 0;
         i32[m + M_ACTION] = ACTION_NEXT;
         i32[m + M_FLAGS] = 0;
-        i32[m + M_TS_SEC] = 0;
-        i32[m + M_TS_NSEC] = 0;
+        i32[m + M_TS_SEC] = isFrame(f) ? (f.tsSec ?? 0) | 0 : 0;
+        i32[m + M_TS_NSEC] = isFrame(f) ? (f.tsNsec ?? 0) | 0 : 0;
         i32[m + M_USER] = 0;
         i32[m + M_USER + 1] = 0;
       }
