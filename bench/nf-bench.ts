@@ -4,7 +4,10 @@
 // on the same machine). Rates come from the sink's counter read twice through `netvm stats`
 // over the manager's own clock, after a warm-up, as in bench/chain-bench.ts.
 //
-//   npm run bench:nfs -- --only nat,router --seconds 5 --mode poll --json
+//   npm run bench:nfs -- --only nat,router --seconds 5 --mode poll --repeat 3 --json
+//
+// --repeat N measures every row N times, rows interleaved, and keeps each row's best rate:
+// on a shared machine the best of a few runs is the one least disturbed by other load.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,8 +27,10 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'shared' },
     seconds: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1.5' },
+    repeat: { type: 'string', default: '1' },
   },
 });
+const repeat = Math.max(1, Math.floor(Number(values.repeat)));
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 const mode = String(values.mode);
@@ -129,10 +134,15 @@ async function main(): Promise<void> {
   );
   log(`${'NF'.padEnd(36)}${'Mpps'.padStart(8)}${'vs forward'.padStart(12)}   NF loss counters`);
   const results: Result[] = [];
-  let base = 0;
+  const best: Omit<Result, 'ratio'>[] = [];
+  for (let k = 0; k < repeat; k++)
+    for (const [i, c] of cases.entries()) {
+      const m = await measure(c, i);
+      if (best[i] === undefined || m.mpps > best[i].mpps) best[i] = m;
+    }
+  const base = best[0].mpps;
   for (const [i, c] of cases.entries()) {
-    const m = await measure(c, i);
-    if (i === 0) base = m.mpps;
+    const m = best[i];
     const r: Result = {
       ...m,
       mpps: Math.round(m.mpps * 1000) / 1000,

@@ -175,34 +175,49 @@ export class CompiledRules {
     const l3 = p.l3Offset;
     const proto = p.l4Proto;
     const hasPorts = v !== 0 && p.fragOffset === 0 && (proto === 6 || proto === 17 || proto === 132);
-    for (let i = 0; i < this.n; i++) {
-      if (this.inPort[i] >= 0 && this.inPort[i] !== inPort) continue;
+    // The packet's addresses, read once (IPv4 in word 0), then compared word by word.
+    const sa = this.sa;
+    const da = this.da;
+    if (v !== 0)
+      for (let w = 0; w < (v === 4 ? 1 : 4); w++) {
+        sa[w] = srcAddrWord(u8, l3, v, w);
+        da[w] = dstAddrWord(u8, l3, v, w);
+      }
+    const rIn = this.inPort;
+    const rVer = this.version;
+    const rProto = this.proto;
+    const sLen = this.srcLen;
+    const dLen = this.dstLen;
+    const sLo = this.sLo;
+    const dLo = this.dLo;
+    const fMask = this.flagMask;
+    const n = this.n;
+    for (let i = 0; i < n; i++) {
+      if (rIn[i] >= 0 && rIn[i] !== inPort) continue;
       if (v === 0) {
         if (this.needsIp[i] === 1) continue;
       } else {
-        if (this.version[i] !== 0 && this.version[i] !== v) continue;
-        if (this.proto[i] >= 0 && this.proto[i] !== proto) continue;
-        if (this.srcLen[i] > 0 && !this.prefixMatch(u8, l3, v, i, true)) continue;
-        if (this.dstLen[i] > 0 && !this.prefixMatch(u8, l3, v, i, false)) continue;
-        if (this.sLo[i] >= 0 && (!hasPorts || p.srcPort < this.sLo[i] || p.srcPort > this.sHi[i])) continue;
-        if (this.dLo[i] >= 0 && (!hasPorts || p.dstPort < this.dLo[i] || p.dstPort > this.dHi[i])) continue;
-        if (this.flagMask[i] !== 0 && (!hasPorts || (p.tcpFlags & this.flagMask[i]) !== this.flagSet[i])) continue;
+        if (rVer[i] !== 0 && rVer[i] !== v) continue;
+        if (rProto[i] >= 0 && rProto[i] !== proto) continue;
+        if (sLen[i] > 0 && !prefixMatch(sa, this.srcAddr, this.srcMask, i * 4, v)) continue;
+        if (dLen[i] > 0 && !prefixMatch(da, this.dstAddr, this.dstMask, i * 4, v)) continue;
+        if (sLo[i] >= 0 && (!hasPorts || p.srcPort < sLo[i] || p.srcPort > this.sHi[i])) continue;
+        if (dLo[i] >= 0 && (!hasPorts || p.dstPort < dLo[i] || p.dstPort > this.dHi[i])) continue;
+        if (fMask[i] !== 0 && (!hasPorts || (p.tcpFlags & fMask[i]) !== this.flagSet[i])) continue;
       }
       return i;
     }
     return -1;
   }
+  private readonly sa = new Uint32Array(4);
+  private readonly da = new Uint32Array(4);
+}
 
-  private prefixMatch(u8: Uint8Array, l3: number, v: number, i: number, src: boolean): boolean {
-    const addr = src ? this.srcAddr : this.dstAddr;
-    const mask = src ? this.srcMask : this.dstMask;
-    const words = v === 4 ? 1 : 4;
-    for (let w = 0; w < words; w++) {
-      const m = mask[i * 4 + w];
-      if (m === 0) break;
-      const a = src ? srcAddrWord(u8, l3, v, w) : dstAddrWord(u8, l3, v, w);
-      if ((a & m) >>> 0 !== addr[i * 4 + w]) return false;
-    }
-    return true;
-  }
+/** Whether address words `a` fall in the prefix at addr/mask[b..b+3] (IPv4: word 0 only). */
+function prefixMatch(a: Uint32Array, addr: Uint32Array, mask: Uint32Array, b: number, v: number): boolean {
+  if ((a[0] & mask[b]) >>> 0 !== addr[b]) return false;
+  if (v === 4) return true;
+  return (
+    (a[1] & mask[b + 1]) >>> 0 === addr[b + 1] && (a[2] & mask[b + 2]) >>> 0 === addr[b + 2] && (a[3] & mask[b + 3]) >>> 0 === addr[b + 3]
+  );
 }
