@@ -79,7 +79,7 @@ const hex = (d: Uint8Array): string => Buffer.from(d).toString('hex');
 /** Byte-for-byte comparison; for captures, a failure names the first differing record. */
 export function assertSameFile(name: string, got: Uint8Array, want: Uint8Array): void {
   if (Buffer.from(got).equals(Buffer.from(want))) return;
-  let detail = '';
+  let detail: string;
   if (name.endsWith('.pcap')) {
     try {
       const g = readPcap(got, `output ${name}`).packets;
