@@ -87,10 +87,18 @@ export function assertSameFile(name: string, got: Uint8Array, want: Uint8Array):
       const n = Math.min(g.length, w.length);
       let i = 0;
       while (i < n && hex(g[i].data) === hex(w[i].data) && g[i].tsSec === w[i].tsSec && g[i].tsNsec === w[i].tsNsec) i++;
-      detail =
-        i < n
-          ? `record ${i} differs:\n  got  ${g[i].tsSec}.${g[i].tsNsec} ${hex(g[i].data)}\n  want ${w[i].tsSec}.${w[i].tsNsec} ${hex(w[i].data)}`
-          : `${g.length} records written, ${w.length} expected (the first ${n} agree)`;
+      if (i < n) {
+        const a = g[i].data;
+        const b = w[i].data;
+        let k = 0;
+        while (k < a.length && k < b.length && a[k] === b[k]) k++;
+        const from = Math.max(0, k - 16);
+        const show = (d: Uint8Array): string =>
+          `${from > 0 ? '…' : ''}${hex(d.subarray(from, from + 64))}${d.length > from + 64 ? '…' : ''}`;
+        detail =
+          `record ${i} differs (${a.length} vs ${b.length} bytes; first difference at byte ${k}):\n` +
+          `  got  ${g[i].tsSec}.${g[i].tsNsec} ${show(a)}\n  want ${w[i].tsSec}.${w[i].tsNsec} ${show(b)}`;
+      } else detail = `${g.length} records written, ${w.length} expected (the first ${n} agree)`;
     } catch (err) {
       detail = (err as Error).message;
     }
