@@ -223,9 +223,8 @@ class ScanState {
       this.packets++;
       const p = pkt.parsed;
       const ip = p.ok && p.ipVersion !== 0;
-      let e = -1;
       if (this.flowScope && ip) {
-        e = flows.lookup(pkt.u8, p, false);
+        const e = flows.lookup(pkt.u8, p, false);
         if (e >= 0) {
           // Already flagged: the verdict stands without scanning.
           this.lastSeen[e] = now;
@@ -252,7 +251,7 @@ class ScanState {
       this.matched++;
       this.perPattern[m]++;
       if (this.flowScope && ip) {
-        e = flows.lookup(pkt.u8, p, true);
+        const e = flows.lookup(pkt.u8, p, true);
         if (e >= 0) {
           this.flowPattern[e] = m;
           this.lastSeen[e] = now;
