@@ -130,6 +130,7 @@ export function portCompliance(name: string, make: () => Promise<ComplianceSubje
           assert.ok(driver.kind.length > 0);
           assert.equal(typeof driver.canReceive, 'boolean');
           assert.equal(typeof driver.canTransmit, 'boolean');
+          assert.ok(driver.lossless === undefined || typeof driver.lossless === 'boolean', 'lossless is a boolean when given');
           assert.ok(driver.canReceive || driver.canTransmit, 'a port does at least one of receive and transmit');
         },
         { open: false },

@@ -13,7 +13,7 @@
 //     producer head reserved by CAS, descriptors written, then the producer waits until the
 //     producer tail reaches its reservation and publishes in order; single consumer for NF and
 //     port rings, multi consumer (CAS on the consumer head) for the pool ring; producer and
-//     consumer indices on separate 64-byte cache lines; batches of up to 32. As in netvm, each
+//     consumer indices on separate 64-byte cache lines; batches of up to 64 (BATCH). As in netvm, each
 //     reservation is first written to the process slot (for crash repair; the repair itself is
 //     not needed here, but the stores are paid for), every dequeue stamps the taker into the
 //     buffer's M_OWNER, and NULL descriptors are skipped;
@@ -43,13 +43,13 @@
 //     yields after 256 spins (lock-holder preemption on an oversubscribed machine).
 //     Spin loops have no PAUSE instruction because JavaScript cannot issue one either;
 //   * the manager (src/manager/manager.ts loop) runs generator + flow director + sink in one
-//     loop: alloc up to 32 buffers, copy the 64-byte UDP/IPv4 template into each and patch the
+//     loop: alloc up to 64 buffers, copy the 64-byte UDP/IPv4 template into each and patch the
 //     per-flow source address, port and precomputed checksums (1024 flows round-robin), write
 //     the metadata with the flow's precomputed symmetric Toeplitz hash, classify (parse the
 //     headers, exact-match lookup in the 65536-entry open-addressing flow table, 8 probes),
 //     route by chain step into NF 1's ring; then dequeue the sink's tx ring (up to 256), count
 //     packets and bytes, and free the buffers to the pool;
-//   * each NF process dequeues up to 32, runs a trivial forward NF on each packet (reads the
+//   * each NF process dequeues up to 64, runs a trivial forward NF on each packet (reads the
 //     length and the EtherType, sets action = next) and routes each by its metadata (chain
 //     step + 1 -> service -> instance slot -> ring, or the sink's port ring), staging per ring
 //     and enqueueing once per batch.
@@ -98,7 +98,7 @@ enum {
   MAX_INSTANCES = 16,
   MAX_PORTS = 16,
   MAX_NFS = 62,
-  BATCH = 32,
+  BATCH = 64,
   POOL_CACHE = 512,           // Pool cache size; the cache array holds twice that
   YIELD_SPINS = 256,          // ring.ts: spins behind an earlier reservation before yielding
   SPIN_BEFORE_SLEEP = 256,    // runtime.ts

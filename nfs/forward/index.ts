@@ -48,6 +48,10 @@ export default defineNF<ForwardArgs>({
   },
   setup: (ctx: NFContext<ForwardArgs>) => {
     const { to, port } = ctx.args;
+    // Sending every packet to its own service would bounce it between this service's
+    // instances for ever (toService does not advance the chain).
+    if (to !== undefined && to === ctx.service)
+      throw argError(NF, 'to', `names this NF's own service "${to}": every packet would loop back to it`);
     // Unknown names fail here, at start, with the list of known ones.
     const st: State =
       to !== undefined

@@ -1,8 +1,9 @@
 // monitor: counts traffic and passes every packet on unchanged. Per protocol (ipv4, ipv6,
 // tcp, udp, icmp, other, malformed): packets and bytes. Per flow (the 5-tuple, both
 // directions as one flow): packets and bytes, in a preallocated open-addressing table keyed
-// by the packet's symmetric flow hash and the 5-tuple. Every `interval` seconds it logs a
-// summary with the top flows by bytes.
+// by the 5-tuple with its endpoints put in order, so both directions find the same entry
+// whatever hash the port gave the packet (a NIC's RSS hash need not be symmetric, nor well
+// spread). Every `interval` seconds it logs a summary with the top flows by bytes.
 //
 // Hot path: numbers in typed arrays, no allocation, no exceptions. A malformed packet
 // (truncated, bad lengths) is counted, never thrown on; a flow that finds no room in the
@@ -60,6 +61,7 @@ export class MonitorState {
   readonly mask: number;
   readonly probe: number;
   readonly used: Uint8Array;
+  /** The entry's key hash (over the ordered 5-tuple). */
   readonly fHash: Int32Array;
   /** ipVersion << 8 | protocol. */
   readonly fInfo: Int32Array;
@@ -111,12 +113,13 @@ export class MonitorState {
     this.tableFull = 0;
     this.packets = 0;
     this.bytes = 0;
+    this.ticks = 0;
     this.lastPackets = 0;
     this.lastBytes = 0;
   }
 
   /** Counts one packet of `len` bytes of the flow (parsed IP packet at l3 in u8). */
-  countFlow(u8: Uint8Array, l3: number, v: number, proto: number, sport: number, dport: number, hash: number, len: number): void {
+  countFlow(u8: Uint8Array, l3: number, v: number, proto: number, sport: number, dport: number, len: number): void {
     const src = this.src;
     const dst = this.dst;
     const words = v === 4 ? 1 : 4;
@@ -135,7 +138,14 @@ export class MonitorState {
     const b = aIsSrc ? dst : src;
     const info = (v << 8) | proto;
     const ports = aIsSrc ? (sport << 16) | dport : (dport << 16) | sport;
-    const h = hash | 0;
+    // The table's own hash of the ordered key (murmur3-style mixing; no allocation). The
+    // packet's flow hash is not used: it comes from the port and may differ per direction.
+    let h = Math.imul(info ^ ports, 0x9e3779b1);
+    for (let w = 0; w < words; w++) {
+      h = Math.imul(h ^ a[w], 0x85ebca6b);
+      h = Math.imul(h ^ (h >>> 15) ^ b[w], 0xc2b2ae35);
+    }
+    h ^= h >>> 16;
     const mask = this.mask;
     const used = this.used;
     for (let k = 0; k < this.probe; k++) {
@@ -279,7 +289,7 @@ function countBatch(st: MonitorState, batch: PacketBatch): void {
       proto === IPPROTO_TCP ? P_TCP : proto === IPPROTO_UDP ? P_UDP : proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6 ? P_ICMP : P_OTHER;
     pp[c]++;
     pb[c] += len;
-    st.countFlow(pkt.u8, p.l3Offset, v, proto, p.srcPort, p.dstPort, pkt.hash, len);
+    st.countFlow(pkt.u8, p.l3Offset, v, proto, p.srcPort, p.dstPort, len);
   }
 }
 
@@ -287,6 +297,8 @@ function publish(st: MonitorState, counters: Record<string, number>): void {
   counters.packets = st.packets;
   counters.bytes = st.bytes;
   counters.flows = st.flows;
+  counters.ipv4 = st.protoPkts[P_IPV4];
+  counters.ipv6 = st.protoPkts[P_IPV6];
   counters.tcp = st.protoPkts[P_TCP];
   counters.udp = st.protoPkts[P_UDP];
   counters.icmp = st.protoPkts[P_ICMP];

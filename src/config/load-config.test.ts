@@ -188,6 +188,8 @@ test('config: defaults are filled in', () => {
     instances: 1,
     mode: 'shared',
     args: {},
+    restart: 'never',
+    restartDelayMs: 200,
   });
   assert.deepEqual(c.rules, []);
 });

@@ -491,6 +491,8 @@ export function resolveConfig(raw: unknown, opts: ResolveOptions): ResolvedConfi
       instances: d.instances as number,
       mode: d.mode as 'shared' | 'poll',
       args: d.args as Obj,
+      restart: d.restart as 'never' | 'on-failure',
+      restartDelayMs: d.restartDelayMs as number,
     };
     services.push(svc);
     serviceByName.set(name, svc);

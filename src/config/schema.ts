@@ -326,6 +326,20 @@ function buildSchema(): JsonSchema {
             description: 'shared: sleep when the ring is empty (the default); poll: spin on a dedicated core.',
           },
           args: { type: 'object', default: {}, description: "Arguments for the NF, checked by the NF's own schema." },
+          restart: {
+            enum: ['never', 'on-failure'],
+            default: 'never',
+            description:
+              'on-failure: the manager restarts an instance it launched that crashed or exited with a non-zero status (with backoff); never: it stays gone.',
+          },
+          restartDelayMs: {
+            type: 'integer',
+            minimum: 10,
+            maximum: 60000,
+            default: 200,
+            description:
+              'Delay before the first restart; it doubles with each consecutive failure up to 30 s and is reset once an instance has run for 30 s.',
+          },
         },
       },
       rule: {

@@ -30,6 +30,10 @@ export interface ResolvedService {
   instances: number;
   mode: 'shared' | 'poll';
   args: Record<string, unknown>;
+  /** Supervision: restart crashed instances the manager launched. */
+  restart: 'never' | 'on-failure';
+  /** First restart delay; doubles per consecutive failure (max 30 s). */
+  restartDelayMs: number;
 }
 
 export type ResolvedStep =

@@ -9,6 +9,8 @@ export interface RegisterRequest {
   mode: 'shared' | 'poll';
   /** Args given on the NF's command line; the service's config args are used otherwise. */
   args?: Record<string, unknown>;
+  /** The manager's per-run secret (env NETVM_SECRET, or the owner-only file secretPath(name)). */
+  secret?: string;
 }
 
 export interface RegisterReply {
@@ -21,6 +23,11 @@ export interface RegisterReply {
   services: Record<string, number>;
   ports: Record<string, number>;
   batch: number;
+  /**
+   * How long the NF waits for room in a full ring before that ring counts as overloaded
+   * (router.ts): short with live inputs, long when every input can wait (lossless).
+   */
+  waitMs?: number;
 }
 
 export type ManagerToNf =

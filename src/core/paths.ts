@@ -14,7 +14,12 @@ export function runDir(): string {
 export function ensureRunDir(): string {
   const d = runDir();
   fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+  // An existing directory keeps its mode: make sure it is ours alone.
+  if (fs.statSync(d).uid === (process.getuid?.() ?? 0)) fs.chmodSync(d, 0o700);
   return d;
 }
 
 export const controlSocketPath = (name: string): string => path.join(runDir(), `${name}.sock`);
+
+/** The manager's per-run secret (mode 0600): an NF presents it to register. */
+export const secretPath = (name: string): string => path.join(runDir(), `${name}.secret`);

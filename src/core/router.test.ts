@@ -157,3 +157,53 @@ test('router: dropHeld() frees what is held and what is pending', () => {
   assert.equal(router.held, 0);
   assert.equal(free(), 1024 - 256);
 });
+
+test('router: a ring that stays full past waitMs is overloaded — later flushes drop at once instead of waiting, until it has room', () => {
+  const { r, router, d, ringFull, consumer } = fullRingSetup('wait');
+  // A descriptor routed again must start its chain again (route() advances M_STEP).
+  const again = (x: number): number => {
+    r.i32[(bufferOffset(r.layout, x) >> 2) + M_STEP] = -1;
+    return x;
+  };
+  for (let k = 0; k < 256; k++) router.route(d[k]);
+  router.flush(); // fills the ring exactly
+  router.route(d[256]);
+  let t0 = performance.now();
+  router.flush(); // waits waitMs (5 ms), then drops: the ring is now overloaded
+  assert.ok(performance.now() - t0 >= 4, 'the first time it waits');
+  assert.equal(ringFull(), 1);
+  router.route(d[257]);
+  t0 = performance.now();
+  router.flush();
+  const quick = performance.now() - t0;
+  assert.equal(ringFull(), 2, 'dropped at once');
+  assert.ok(quick < 4, `no second wait (${quick.toFixed(2)} ms)`);
+  // The consumer drains: the next flush fits and the ring is no longer overloaded.
+  const out = new Int32Array(300);
+  assert.equal(consumer.dequeue(out, 0, 300, 1), 256);
+  router.route(d[258]);
+  router.flush();
+  assert.equal(ringFull(), 2);
+  for (let k = 0; k < 255; k++) router.route(again(d[k]));
+  router.flush(); // fills it again (256), nothing dropped
+  assert.equal(ringFull(), 2);
+  assert.equal(consumer.count(), 256);
+  router.route(d[299]);
+  t0 = performance.now();
+  router.flush();
+  assert.ok(performance.now() - t0 >= 4, 'back to waiting once it had room');
+});
+
+test('router: onFull hold stops holding for a ring that makes no progress for waitMs and drops for it instead', async () => {
+  const { router, d, ringFull, free } = fullRingSetup('hold');
+  for (const x of d) router.route(x);
+  router.flush();
+  assert.equal(router.held, 300 - 256);
+  router.flush();
+  assert.equal(router.held, 300 - 256, 'still held within waitMs');
+  await new Promise((r) => setTimeout(r, 10)); // > waitMs (5 ms), nobody consumed
+  router.flush();
+  assert.equal(router.held, 0, 'no longer held');
+  assert.equal(ringFull(), 300 - 256, 'dropped and counted');
+  assert.equal(free(), 1024 - 256, 'their buffers are back in the pool');
+});

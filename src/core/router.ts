@@ -14,6 +14,13 @@
 // through it) but *holds* what did not fit and stops pulling from its inputs until the
 // backlog is gone — as a NIC stops taking descriptors when the host falls behind. With
 // `onFull: 'drop'` a full ring drops and counts instead (OpenNetVM's behaviour).
+//
+// Backpressure is for bursts. A ring that stays full longer than `waitMs` (an NF that is
+// slower than its offered load, or stuck) is marked overloaded: from then on, packets for it
+// are dropped and counted at once — no more waiting or holding — until a flush finds room in
+// it again. So a slow NF drops its own chain's excess instead of stalling the producer, and
+// the other chains that producer serves keep flowing (issue #6: "a slow NF slows or drops
+// only its own chain").
 import {
   ACTION_DROP,
   ACTION_NEXT,
@@ -93,8 +100,15 @@ export class Router {
   onStuck: ((ring: Ring) => void) | null = null;
   /** What a flush does when a destination ring is full: see the file comment. */
   onFull: 'wait' | 'hold' | 'drop' = 'wait';
-  /** Longest wait for room ('wait'); then the rest is dropped and counted as ring-full. */
+  /**
+   * Longest wait for room ('wait'), or longest a ring may stay full while packets are held
+   * for it ('hold'); then the ring counts as overloaded (see the file comment).
+   */
   waitMs = 100;
+  /** Per ring: when it was first found full while holding (ms), 0 if it was not. */
+  private readonly fullSince: Float64Array;
+  /** Per ring: 1 while it is overloaded (full for longer than waitMs). */
+  private readonly overloaded: Uint8Array;
   /** Descriptors held back by 'hold' (staged, not yet enqueued). */
   held = 0;
   /** Set by the owner when the region is stopping: waits end at once. */
@@ -120,6 +134,8 @@ export class Router {
     this.rings = new Array<Ring>(nRings);
     this.stage = new Array<Int32Array>(nRings);
     this.staged = new Int32Array(nRings);
+    this.fullSince = new Float64Array(nRings);
+    this.overloaded = new Uint8Array(nRings);
     this.touched = new Int32Array(nRings);
     this.drops = new Int32Array(batchMax * 2);
     this.segBase = Int32Array.from(layout.segmentOffsets);
@@ -314,7 +330,11 @@ export class Router {
     const st = this.stage[id];
     const ring = this.rings[id];
     let put = ring.enqueue(st, 0, n);
-    if (put < n && this.onFull === 'wait' && !this.stopping) {
+    // Out of overload only once the consumer has caught up (the ring at most half full):
+    // one batch that happens to fit after the consumer took one is not recovery.
+    if (put === n) {
+      if (this.overloaded[id] === 1 && ring.count() <= ring.capacity >> 1) this.overloaded[id] = 0;
+    } else if (this.onFull === 'wait' && !this.stopping && this.overloaded[id] === 0) {
       // Backpressure: wait for the consumer to make room, yielding the core to it.
       const deadline = performance.now() + this.waitMs;
       for (let spin = 0; put < n; spin++) {
@@ -323,16 +343,25 @@ export class Router {
         native.schedYield();
         if (this.stopping || performance.now() > deadline) break;
       }
+      if (put < n) this.overloaded[id] = 1; // full for waitMs: drop for it until it has room
     }
     const c = this.counters;
     c[this.c0 + C_TX] += put;
     c[this.c0 + (id >= this.firstPortRing ? C_TX_TO_PORT : C_TX_TO_NF)] += put;
-    if (put < n && this.onFull === 'hold') {
-      st.copyWithin(0, put, n);
-      this.staged[id] = n - put;
-      this.held += n - put;
-      return;
+    if (put < n && this.onFull === 'hold' && this.overloaded[id] === 0) {
+      // Held since the first flush that did not fit; partial progress does not reset it (a
+      // slow consumer takes some, never all): only a flush that fits does.
+      const now = performance.now();
+      if (this.fullSince[id] === 0) this.fullSince[id] = now;
+      if (now - this.fullSince[id] <= this.waitMs) {
+        st.copyWithin(0, put, n);
+        this.staged[id] = n - put;
+        this.held += n - put;
+        return;
+      }
+      this.overloaded[id] = 1; // no progress for waitMs: stop holding for it
     }
+    if (put === n) this.fullSince[id] = 0;
     if (put < n) {
       c[this.c0 + C_DROP_RING_FULL] += n - put;
       this.pool.free(st, put, n - put);

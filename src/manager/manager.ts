@@ -15,6 +15,7 @@ import {
   bufferOffset,
   chainStepI32,
   C_DROP_NO_ROUTE,
+  C_DROP_RING_FULL,
   DEFAULT_PARAMS,
   H_EPOCH,
   H_STATE,
@@ -66,7 +67,8 @@ import {
   nfRingId,
   type LayoutParams,
 } from '../core/layout.js';
-import { controlSocketPath, ensureRunDir } from '../core/paths.js';
+import { controlSocketPath, ensureRunDir, secretPath } from '../core/paths.js';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { lineReader, type NfToManager, type RegisterRequest } from '../core/control-protocol.js';
 import type { Logger } from '../core/log.js';
 import { FLAG_HASH, type BufferAccess, type PortDriver } from '../ports/port-driver.js';
@@ -103,6 +105,20 @@ interface SlotInfo {
   final?: Record<string, number>;
 }
 
+/** How long the manager holds packets for a full ring when an input is live (router.ts). */
+const HOLD_LIVE_MS = 10;
+/**
+ * How long an NF waits for room in a full ring: with live inputs, and when every input can
+ * wait — long enough to ride out an NF descheduled on a crowded machine, finite so that a
+ * routing loop still cannot deadlock.
+ */
+const NF_WAIT_LIVE_MS = 100;
+const NF_WAIT_LOSSLESS_MS = 5000;
+
+/** Supervision backoff: the longest delay, and the uptime after which failures are forgotten. */
+const RESTART_MAX_MS = 30_000;
+const RESTART_RESET_MS = 30_000;
+
 interface ServiceInfo {
   id: number;
   name: string;
@@ -115,6 +131,13 @@ interface ServiceInfo {
   /** Totals of instances that have left (so service totals still add up). */
   departed: Record<string, number>;
   departedCount: number;
+  /** Supervision (config `restart`, `restartDelayMs`). */
+  restart: 'never' | 'on-failure';
+  restartDelayMs: number;
+  /** Consecutive failures since an instance last ran 30 s; sets the next delay. */
+  failures: number;
+  /** Instances started again after a failure. */
+  restarts: number;
 }
 
 interface PortRuntime {
@@ -173,7 +196,7 @@ export class Manager {
   constructor(opts: ManagerOptions) {
     this.opts = opts;
     this.log = opts.log;
-    this.batch = opts.batch ?? 32;
+    this.batch = opts.batch ?? 64;
     this.chainPackets = new Float64Array(64);
     this.txDescs = new Int32Array(this.batch * 8);
     this.done = new Promise((r) => (this.doneResolve = r));
@@ -209,6 +232,13 @@ export class Manager {
     // The manager never waits on a full ring (it must keep draining tx rings): it holds the
     // packets and stops reading its inputs until they are through.
     this.router.onFull = 'hold';
+    // Holding stops every input. With live inputs, allow it for bursts only: a ring that
+    // cannot take what is held for 10 ms is overloaded, and its chain's excess is dropped
+    // instead (router.ts). When every input can wait (files, counted generators), hold as
+    // long as it takes: nothing is lost, the inputs slow down.
+    const inputs = cfg.ports.filter((p) => p.input);
+    this.router.waitMs = HOLD_LIVE_MS;
+    this.holdForever = inputs.length > 0;
     this.classifier = new Classifier(i32, layout);
     this.reclaimer = new Reclaimer(i32, layout, this.pool);
     this.sleeper = new Sleeper(i32, layout, 0);
@@ -226,6 +256,10 @@ export class Manager {
         slots: [],
         departed: {},
         departedCount: 0,
+        restart: s.restart,
+        restartDelayMs: s.restartDelayMs,
+        failures: 0,
+        restarts: 0,
       });
     }
     this.writeChains();
@@ -258,6 +292,7 @@ export class Manager {
         i32[pb + P_STATE] = 1;
         i32[pb + P_LINK] = 1;
       }
+      if (this.holdForever && this.ports.every((p) => !p.input || p.driver.lossless === true)) this.router.waitMs = Infinity;
       await this.listen();
       this.startedAt = performance.now();
       for (const s of this.services) for (let k = 0; k < s.configured; k++) this.launch(s);
@@ -305,11 +340,18 @@ export class Manager {
     const args = [this.opts.cliPath, 'nf', 'run', s.nf, '--service', s.name, '--name', this.opts.config.name, '--mode', s.mode];
     // NETVM_NF_EXEC_ARGV passes Node options to NF processes (e.g. "--cpu-prof" to profile).
     const execArgv = (process.env.NETVM_NF_EXEC_ARGV ?? '').split(' ').filter((x) => x.length > 0);
-    const child = spawn(process.execPath, [...execArgv, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
+    const child = spawn(process.execPath, [...execArgv, ...args], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, NETVM_SECRET: this.secret },
+    });
     this.children.add(child);
+    const startedAt = performance.now();
     child.on('exit', (code, signal) => {
       this.children.delete(child);
       if (!this.stopping) this.log.warn({ service: s.name, pid: child.pid, code, signal }, 'NF process exited');
+      if (this.running && !this.stopping && s.restart === 'on-failure' && (code !== 0 || signal !== null)) {
+        this.scheduleRestart(s, performance.now() - startedAt, code, signal);
+      }
       if (!this.running && !this.stopping) {
         this.startFailure = new NetvmError(
           'NETVM_REGISTER',
@@ -322,6 +364,33 @@ export class Manager {
   }
 
   private startFailure: NetvmError | null = null;
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
+  private holdForever = false;
+  private readonly secret = randomBytes(32).toString('hex');
+  private secretFile = '';
+  /** Packets lost with NFs that left: queued for them or in their hands (a drop cause). */
+  reclaimedPackets = 0;
+
+  /**
+   * Supervision: starts a new instance of `s` after a failure, with exponential backoff
+   * (restartDelayMs, doubling per consecutive failure, at most RESTART_MAX_MS). An instance
+   * that ran RESTART_RESET_MS resets the count. The new process registers like any other and
+   * takes the lowest free instance number — the failed one's — so its rendezvous key and its
+   * flows come back to it.
+   */
+  private scheduleRestart(s: ServiceInfo, ranMs: number, code: number | null, signal: NodeJS.Signals | null): void {
+    if (ranMs >= RESTART_RESET_MS) s.failures = 0;
+    const delay = Math.min(RESTART_MAX_MS, s.restartDelayMs * 2 ** Math.min(s.failures, 20));
+    s.failures++;
+    this.log.warn({ service: s.name, code, signal, failures: s.failures, delayMs: delay }, 'restarting the NF after a failure');
+    const t = setTimeout(() => {
+      this.restartTimers.delete(t);
+      if (!this.running || this.stopping) return;
+      s.restarts++;
+      this.launch(s);
+    }, delay);
+    this.restartTimers.add(t);
+  }
 
   private async waitForInstances(): Promise<void> {
     const timeout = this.opts.startTimeoutMs ?? 30_000;
@@ -352,6 +421,12 @@ export class Manager {
     ensureRunDir();
     this.socketPath = controlSocketPath(this.opts.config.name);
     if (fs.existsSync(this.socketPath)) fs.rmSync(this.socketPath, { force: true }); // createRegion proved it stale
+    // The per-run secret an NF must present to register (issue #6: the socket is owner-only
+    // already; the secret also keeps out a process of this user that was not given it by
+    // this run, such as an NF of an earlier run still trying to reconnect).
+    this.secretFile = secretPath(this.opts.config.name);
+    fs.rmSync(this.secretFile, { force: true });
+    fs.writeFileSync(this.secretFile, this.secret + '\n', { mode: 0o600, flag: 'wx' });
     return new Promise((resolve, reject) => {
       const server = net.createServer((sock) => this.onConnection(sock));
       server.once('error', (err) =>
@@ -402,6 +477,7 @@ export class Manager {
               services: Object.fromEntries(this.services.map((x) => [x.name, x.id])),
               ports: Object.fromEntries(this.ports.map((p) => [p.name, p.id])),
               batch: this.batch,
+              waitMs: this.router.waitMs === Infinity ? NF_WAIT_LOSSLESS_MS : NF_WAIT_LIVE_MS,
             });
             return;
           }
@@ -416,6 +492,15 @@ export class Manager {
   }
 
   private register(m: RegisterRequest, socket: net.Socket): SlotInfo {
+    const given = Buffer.from(typeof m.secret === 'string' ? m.secret : '');
+    const want = Buffer.from(this.secret);
+    if (given.length !== want.length || !timingSafeEqual(given, want)) {
+      this.log.warn({ pid: m.pid, service: m.service }, 'registration refused: wrong or missing secret');
+      throw new NetvmError(
+        'NETVM_AUTH',
+        `register: wrong or missing secret; run the NF as the manager's user (it reads ${this.secretFile}) or set NETVM_SECRET`,
+      );
+    }
     if (typeof m.service !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(m.service))
       throw new NetvmError('NETVM_REGISTER', 'register: service must be a name of 1-64 letters, digits, _ . -');
     let s = this.services.find((x) => x.name === m.service);
@@ -433,6 +518,10 @@ export class Manager {
         slots: [],
         departed: {},
         departedCount: 0,
+        restart: 'never', // not launched by this manager: nothing to restart
+        restartDelayMs: 200,
+        failures: 0,
+        restarts: 0,
       };
       this.services.push(s);
       this.broadcastNames();
@@ -554,6 +643,7 @@ export class Manager {
       // A live NF stuck in its handler for 2 s holds up nothing else: reclaim anyway.
       if (!this.reclaimer.quiescent(r.slot, r.epoch) && performance.now() - r.since < 2000) continue;
       const res = this.reclaimer.reclaim(r.slot);
+      this.reclaimedPackets += res.packets;
       const info = this.slots.get(r.slot);
       if (info !== undefined) {
         const c = this.slotCounters(r.slot);
@@ -573,7 +663,7 @@ export class Manager {
       i32.fill(0, b, b + SLOT_BYTES / 4);
       Atomics.store(i32, b + S_STATE, SLOT_FREE);
       if (res.drained + res.inFlight > 0 || !this.stopping)
-        this.log.info({ slot: r.slot, fromRing: res.drained, inFlight: res.inFlight }, 'buffers reclaimed');
+        this.log.info({ slot: r.slot, fromRing: res.drained, inFlight: res.inFlight, packets: res.packets }, 'buffers reclaimed');
       this.reclaims.splice(k--, 1);
     }
   }
@@ -739,6 +829,8 @@ export class Manager {
 
   private async shutdown(reason: string): Promise<void> {
     this.stopping = true;
+    for (const t of this.restartTimers) clearTimeout(t);
+    this.restartTimers.clear();
     this.running = false;
     if (this.router) this.router.stopping = true;
     this.stoppedAt = performance.now();
@@ -773,6 +865,7 @@ export class Manager {
       }
       // No NF is left: whatever is still queued in a ring can never be taken.
       const swept = this.reclaimer.sweepRings();
+      for (const n of swept.values()) this.reclaimedPackets += n;
       if (swept.size > 0) this.log.warn({ rings: Object.fromEntries(swept) }, 'freed buffers left in rings at exit');
       this.pool.flush();
       const audit = this.reclaimer.audit();
@@ -790,6 +883,7 @@ export class Manager {
     if (this.server) {
       this.server.close();
       fs.rmSync(this.socketPath, { force: true });
+      if (this.secretFile) fs.rmSync(this.secretFile, { force: true });
     }
     this.doneResolve(reason);
   }
@@ -830,6 +924,17 @@ export class Manager {
 
   managerDropsNoRoute(): number {
     return this.region.f64[slotCountersF64(this.region.layout, 0) + C_DROP_NO_ROUTE];
+  }
+
+  managerDropsRingFull(): number {
+    return this.region.f64[slotCountersF64(this.region.layout, 0) + C_DROP_RING_FULL];
+  }
+
+  /** Buffers input ports hold allocated for their next burst (in use, but not packets). */
+  stagedBuffers(): number {
+    let n = 0;
+    for (const p of this.ports) n += p.staged;
+    return n;
   }
 
   classifierStats(): { flows: number; hits: number; misses: number } {

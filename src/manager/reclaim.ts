@@ -13,6 +13,7 @@ import {
   makeDesc,
   nfRingId,
   ringCount,
+  S_CACHE,
   S_SEEN_EPOCH,
   S_SLEEP,
   S_STATE,
@@ -24,9 +25,13 @@ import { Ring, repairAbandoned } from '../core/ring.js';
 import type { Pool } from '../core/pool.js';
 
 export interface ReclaimResult {
+  /** Packets taken from its rx ring. */
   drained: number;
+  /** Buffers found by the owner scan: packets in its hands and its pool cache's free buffers. */
   inFlight: number;
   repaired: number;
+  /** Packets lost with the NF: drained + those in its hands (inFlight less its cache). */
+  packets: number;
 }
 
 export class Reclaimer {
@@ -90,6 +95,8 @@ export class Reclaimer {
     };
     for (const r of this.rings) r.forEachQueued(note);
     let inFlight = 0;
+    // Its pool cache (free buffers, not packets), as it last published it.
+    const cached = Math.max(0, i32[(slotOffset(l, deadSlot) >> 2) + S_CACHE]);
     for (let s = 0; s < l.params.segments; s++) {
       for (let i = 0; i < bufCount; i++) {
         const d = makeDesc(s, i);
@@ -100,7 +107,7 @@ export class Reclaimer {
         inFlight++;
       }
     }
-    return { drained, inFlight, repaired: 0 };
+    return { drained, inFlight, repaired: 0, packets: drained + Math.max(0, inFlight - cached) };
   }
 
   /**

@@ -30,11 +30,24 @@ export interface StatsSnapshot {
   time: string;
   uptimeSeconds: number;
   region: { file: string; hugePages: boolean; bytes: number };
-  pool: { size: number; free: number; inUse: number };
+  /** inUse = size - free; staged: of those, buffers input ports allocated for their next burst. */
+  pool: { size: number; free: number; inUse: number; staged: number };
   ports: Record<string, Record<string, number | string | Record<string, number>>>;
-  services: Record<string, { nf: string; instances: InstanceStats[]; departed: { instances: number } & Record<string, number> }>;
+  services: Record<
+    string,
+    { nf: string; instances: InstanceStats[]; departed: { instances: number } & Record<string, number>; restarts: number }
+  >;
   chains: Record<string, { packets: number }>;
-  manager: { dropNoRoute: number; flows: number; flowHits: number; flowMisses: number; nfDeaths: number };
+  manager: {
+    dropNoRoute: number;
+    dropRingFull: number;
+    flows: number;
+    flowHits: number;
+    flowMisses: number;
+    nfDeaths: number;
+    /** Packets lost with NFs that left (queued for them or in their hands), counted as drops. */
+    reclaimedPackets: number;
+  };
 }
 
 function instanceStats(
@@ -98,7 +111,7 @@ export function snapshot(m: Manager): StatsSnapshot {
       .map((x) => instanceStats(m, x.slot, x));
     const departed: { instances: number } & Record<string, number> = { instances: s.departedCount };
     for (const k of NF_COUNTERS) departed[k] = s.departed[k] ?? 0;
-    services[s.name] = { nf: s.nf, instances, departed };
+    services[s.name] = { nf: s.nf, instances, departed, restarts: s.restarts };
   }
   const chains: StatsSnapshot['chains'] = {};
   for (const c of m.opts.config.chains) chains[c.name] = { packets: m.chainPackets[c.id] };
@@ -109,11 +122,19 @@ export function snapshot(m: Manager): StatsSnapshot {
     time: new Date().toISOString(),
     uptimeSeconds: Math.round(m.uptimeSeconds() * 1000) / 1000,
     region: { file: m.region.file, hugePages: m.region.hugePages, bytes: layout.totalSize },
-    pool: { size, free, inUse: size - free },
+    pool: { size, free, inUse: size - free, staged: m.stagedBuffers() },
     ports,
     services,
     chains,
-    manager: { dropNoRoute: m.managerDropsNoRoute(), flows: cls.flows, flowHits: cls.hits, flowMisses: cls.misses, nfDeaths: m.deaths },
+    manager: {
+      dropNoRoute: m.managerDropsNoRoute(),
+      dropRingFull: m.managerDropsRingFull(),
+      flows: cls.flows,
+      flowHits: cls.hits,
+      flowMisses: cls.misses,
+      nfDeaths: m.deaths,
+      reclaimedPackets: m.reclaimedPackets,
+    },
   };
 }
 
@@ -129,7 +150,7 @@ export function formatStats(cur: StatsSnapshot, prev: StatsSnapshot | null): str
   const dt = prev ? Math.max(1e-3, cur.uptimeSeconds - prev.uptimeSeconds) : 1;
   const lines: string[] = [];
   lines.push(
-    `netvm  up ${cur.uptimeSeconds.toFixed(0)}s  pool ${cur.pool.free}/${cur.pool.size} free  flows ${cur.manager.flows}  NF deaths ${cur.manager.nfDeaths}`,
+    `netvm  up ${cur.uptimeSeconds.toFixed(0)}s  pool ${cur.pool.free}/${cur.pool.size} free  flows ${cur.manager.flows}  NF deaths ${cur.manager.nfDeaths}  restarts ${Object.values(cur.services).reduce((a, x) => a + x.restarts, 0)}`,
   );
   lines.push(
     `${pad('PORT', 14)}${pad('DRIVER', 10)}${lpad('RX pps', 10)}${lpad('TX pps', 10)}${lpad('RX', 10)}${lpad('TX', 10)}${lpad('no-buf', 8)}${lpad('no-route', 9)}${lpad('lat us', 8)}`,
@@ -196,7 +217,8 @@ export function formatSummary(s: StatsSnapshot, reason: string): string {
   const chains = Object.entries(s.chains)
     .map(([k, v]) => `${k}=${v.packets}`)
     .join(' ');
-  lines.push(`chains: ${chains || '-'}   flows: ${s.manager.flows}   NF deaths: ${s.manager.nfDeaths}`);
+  const restarts = Object.values(s.services).reduce((a, x) => a + x.restarts, 0);
+  lines.push(`chains: ${chains || '-'}   flows: ${s.manager.flows}   NF deaths: ${s.manager.nfDeaths}   restarts: ${restarts}`);
   lines.push(`pool: ${s.pool.free}/${s.pool.size} buffers free${s.pool.free === s.pool.size ? '' : `  (${s.pool.inUse} MISSING)`}`);
   return lines.join('\n');
 }

@@ -125,6 +125,17 @@ export class Packet {
   get hash(): number {
     return this.i32[this.meta + M_HASH] >>> 0;
   }
+  /**
+   * When the packet was received, as the input port stamped it: a pcap record's capture time,
+   * or the receive time the port gives (seconds may be 0 when the port gives none). NFs with
+   * timeouts use it as a clock that replays deterministically (`clock: packet`).
+   */
+  get tsSec(): number {
+    return this.i32[this.meta + M_TS_SEC] >>> 0;
+  }
+  get tsNsec(): number {
+    return this.i32[this.meta + M_TS_NSEC];
+  }
 
   /**
    * Sets the flow hash, which picks the instance of a service the packet goes to. Meant for
@@ -132,16 +143,6 @@ export class Packet {
    */
   set hash(v: number) {
     this.i32[this.meta + M_HASH] = v | 0;
-  }
-
-  /** Capture time from the input port, seconds since 1970 (pcap: the record's; 0 if unknown). */
-  get tsSec(): number {
-    return this.i32[this.meta + M_TS_SEC] >>> 0;
-  }
-
-  /** Nanoseconds part of the capture time. */
-  get tsNsec(): number {
-    return this.i32[this.meta + M_TS_NSEC];
   }
 
   /**
@@ -152,13 +153,14 @@ export class Packet {
     this.i32[this.meta + M_TS_SEC] = sec | 0;
     this.i32[this.meta + M_TS_NSEC] = nsec | 0;
   }
+
   get chain(): number {
     return this.i32[this.meta + M_CHAIN];
   }
   get step(): number {
     return this.i32[this.meta + M_STEP];
   }
-  /** Four 32-bit words of per-packet scratch space an NF may use (not kept across hops). */
+  /** Two 32-bit words (i = 0 or 1) of per-packet scratch space an NF may use; the next NF sees what this one left. */
   userWord(i: number): number {
     return this.i32[this.meta + M_USER + (i & 1)];
   }

@@ -24,7 +24,8 @@ import {
   slotCountersF64,
   slotOffset,
 } from '../core/layout.js';
-import { controlSocketPath } from '../core/paths.js';
+import { controlSocketPath, secretPath } from '../core/paths.js';
+import { readFileSync } from 'node:fs';
 import { lineReader, type ManagerToNf, type RegisterReply } from '../core/control-protocol.js';
 import { native } from '../../native/loader.js';
 import type { NFContext, NFDefinition } from './define-nf.js';
@@ -93,9 +94,17 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   const send = (m: unknown): void => {
     if (!sock.destroyed) sock.write(JSON.stringify(m) + '\n');
   };
-  send({ type: 'register', service: opts.service, nf: opts.nfLabel, pid: process.pid, mode: opts.mode, args: opts.args });
+  send({
+    type: 'register',
+    service: opts.service,
+    nf: opts.nfLabel,
+    pid: process.pid,
+    mode: opts.mode,
+    args: opts.args,
+    secret: managerSecret(opts.name),
+  });
   const first = await nextMessage();
-  if (first.type === 'error') throw new NetvmError('NETVM_REGISTER', first.message);
+  if (first.type === 'error') throw new NetvmError(first.code === 'NETVM_AUTH' ? 'NETVM_AUTH' : 'NETVM_REGISTER', first.message);
   if (first.type !== 'registered') throw new NetvmError('NETVM_REGISTER', `unexpected reply ${first.type}`);
   const reg: RegisterReply = first;
 
@@ -110,6 +119,7 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   const batchSize = reg.batch;
   const pool = new Pool(i32, layout, slot);
   const router = new Router(i32, f64, layout, slot, pool, batchSize);
+  if (typeof reg.waitMs === 'number' && reg.waitMs > 0) router.waitMs = reg.waitMs;
   const rx = new Ring(i32, layout, nfRingId(slot), slot);
   const sleeper = new Sleeper(i32, layout, slot);
   const c0 = slotCountersF64(layout, slot);
@@ -157,7 +167,14 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
       for (const [k, v] of Object.entries(m.services)) names.services.set(k, v);
       names.ports.clear();
       for (const [k, v] of Object.entries(m.ports)) names.ports.set(k, v);
-    } else if (m.type === 'message' && def.onMessage) def.onMessage(m.data, m.from, ctx);
+    } else if (m.type === 'message' && def.onMessage) {
+      // A bad message must not end the NF: its packets keep flowing.
+      try {
+        def.onMessage(m.data, m.from, ctx);
+      } catch (err) {
+        ctx.log(`onMessage threw: ${(err as Error).stack ?? String(err)}`);
+      }
+    }
   };
   for (const m of pending.splice(0)) onControl(m);
   waiter = null;
@@ -254,4 +271,17 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   };
   setImmediate(slice);
   await done;
+}
+
+/**
+ * The manager's per-run secret: given by the manager to the NFs it launches (NETVM_SECRET),
+ * read from its owner-only file by an NF started by hand (`netvm nf run`) as the same user.
+ */
+function managerSecret(name: string): string | undefined {
+  if (process.env.NETVM_SECRET) return process.env.NETVM_SECRET;
+  try {
+    return readFileSync(secretPath(name), 'utf8').trim();
+  } catch {
+    return undefined; // the manager will refuse with a message saying why
+  }
 }

@@ -63,7 +63,7 @@ export interface HarnessFrame {
   inPort?: string | number;
   /** Flow hash; default: the symmetric Toeplitz hash of the 5-tuple, as the manager computes it. */
   hash?: number;
-  /** Capture time (as a pcap port sets it); default 0 (unknown). */
+  /** Receive time (pkt.tsSec / pkt.tsNsec); default 0. */
   tsSec?: number;
   tsNsec?: number;
 }

@@ -26,6 +26,13 @@ export interface PortDriver {
   /** Whether the port produces packets (rxBurst) and accepts them (txBurst). */
   readonly canReceive: boolean;
   readonly canTransmit: boolean;
+  /**
+   * An input that can wait (a file, a generator with a fixed count): when every input of a
+   * manager is lossless, a full ring holds its packets back for as long as it takes
+   * (backpressure reaches the input). A live input (a NIC, an endless generator) cannot
+   * wait: a chain that stays full sheds its own excess so the others keep flowing.
+   */
+  readonly lossless?: boolean;
   /** Prepare files, sockets, templates. Throws NetvmError with a clear code on bad setup. */
   open(access: BufferAccess): Promise<void>;
   /**

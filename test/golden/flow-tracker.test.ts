@@ -1,9 +1,9 @@
-// Golden test for nfs/flow-tracker through the real CLI (see golden-lib.ts).
+// Golden test for nfs/flow-tracker through the real CLI (see golden-run.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { checkCommitted, nfCounters, runGolden } from './golden-lib.js';
+import { checkCommitted, nfCounters, runGolden } from './golden-run.js';
 import { generate } from './gen-flow-tracker.js';
 
 test('golden flow-tracker: the committed files are what gen-flow-tracker.ts generates', () => {

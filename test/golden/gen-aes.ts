@@ -13,7 +13,7 @@ import { parsePacket, ParsedPacket } from '../../src/proto/parse.js';
 import { fillIpv4HeaderChecksum, fillL4ChecksumV4, fillL4ChecksumV6 } from '../../src/proto/checksum.js';
 import type { PcapWriteRecord } from '../../src/ports/pcap/pcap-format.js';
 import { mixedTraffic } from '../fixtures/traffic.js';
-import { isMain, writeGolden, type GoldenFiles } from './golden-lib.js';
+import { isMain, writeGolden, type GoldenFiles } from './golden-run.js';
 import { nastyFrames, pcap, records, rng } from './gen-common.js';
 
 const KEY128 = '2b7e151628aed2a6abf7158809cf4f3c'; // the NIST SP 800-38A example key
@@ -165,10 +165,10 @@ ports:
   dec-out: { driver: pcap, write: dec-out.pcap }
   rt-out: { driver: pcap, write: rt-out.pcap }
 services:
-  enc: { nf: aes-encrypt, args: { key: "${KEY128}", noncePrefix: "${PREFIX}" } }
-  dec: { nf: aes-decrypt, args: { key: "${KEY256}" } }
-  rt-enc: { nf: aes-encrypt, args: { key: "${KEY256}" } }
-  rt-dec: { nf: aes-decrypt, args: { key: "${KEY256}" } }
+  enc: { nf: aes-encrypt, args: { key: '${KEY128}', noncePrefix: '${PREFIX}' } }
+  dec: { nf: aes-decrypt, args: { key: '${KEY256}' } }
+  rt-enc: { nf: aes-encrypt, args: { key: '${KEY256}' } }
+  rt-dec: { nf: aes-decrypt, args: { key: '${KEY256}' } }
 chains:
   enc: [enc, enc-out]
   dec: [dec, dec-out]

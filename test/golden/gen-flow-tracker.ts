@@ -9,7 +9,7 @@ import { buildPacket, type PacketSpec } from '../../src/proto/build.js';
 import { formatIpv4, formatIpv6 } from '../../src/proto/address.js';
 import { parsePacket, ParsedPacket } from '../../src/proto/parse.js';
 import { writePcap, type PcapWriteRecord } from '../../src/ports/pcap/pcap-format.js';
-import { isMain, writeGolden, type GoldenFiles } from './golden-lib.js';
+import { isMain, writeGolden, type GoldenFiles } from './golden-run.js';
 import { nastyFrames, records, rng } from './gen-common.js';
 
 const IDLE = 2;

@@ -10,7 +10,7 @@
 import { buildPacket } from '../../src/proto/build.js';
 import { parsePacket, ParsedPacket } from '../../src/proto/parse.js';
 import type { PcapWriteRecord } from '../../src/ports/pcap/pcap-format.js';
-import { isMain, writeGolden, type GoldenFiles } from './golden-lib.js';
+import { isMain, writeGolden, type GoldenFiles } from './golden-run.js';
 import { nastyFrames, pcap, records, rng } from './gen-common.js';
 
 const WORDS = ['hello', 'user=bob', 'GET /index.html', 'select', 'from', 'cmd', 'exe', 'data', 'zzz', 'Password', 'MZ'];
@@ -142,11 +142,11 @@ ports:
 services:
   scan-drop:
     nf: payload-scan
-    args: { patterns: ["password=", "SELECT * FROM", "cmd.exe", { hex: "4d 5a 90 00", name: pe-header }], action: drop }
+    args: { patterns: ['password=', 'SELECT * FROM', 'cmd.exe', { hex: '4d 5a 90 00', name: pe-header }], action: drop }
   scan-divert:
     nf: payload-scan
     args:
-      patterns: ["password=", "SELECT * FROM", "cmd.exe", { hex: "4d5a9000" }]
+      patterns: ['password=', 'SELECT * FROM', 'cmd.exe', { hex: '4d5a9000' }]
       caseInsensitive: true
       action: divert
       to: quarantine
@@ -154,7 +154,7 @@ services:
   quarantine: { nf: forward, args: { port: q-out } }
   scan-alert:
     nf: payload-scan
-    args: { patterns: ["password=", "SELECT * FROM", "cmd.exe", { hex: "4d5a9000" }], action: alert, scope: packet, alertsPerSecond: 1000 }
+    args: { patterns: ['password=', 'SELECT * FROM', 'cmd.exe', { hex: '4d5a9000' }], action: alert, scope: packet, alertsPerSecond: 1000 }
 chains:
   drop: [scan-drop, drop-out]
   divert: [scan-divert, divert-out]

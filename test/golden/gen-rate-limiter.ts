@@ -10,7 +10,7 @@ import { buildPacket } from '../../src/proto/build.js';
 import { parsePacket, ParsedPacket } from '../../src/proto/parse.js';
 import { formatIpv4, formatIpv6 } from '../../src/proto/address.js';
 import type { PcapWriteRecord } from '../../src/ports/pcap/pcap-format.js';
-import { isMain, writeGolden, type GoldenFiles } from './golden-lib.js';
+import { isMain, writeGolden, type GoldenFiles } from './golden-run.js';
 import { nastyFrames, pcap, records, rng } from './gen-common.js';
 
 const TICK_US = 15625; // 1/64 s

@@ -7,7 +7,7 @@
 // Run `npx tsx test/golden/gen-speed-tester.ts` to rewrite test/golden/speed-tester/.
 import { buildPacket } from '../../src/proto/build.js';
 import { mixedTraffic } from '../fixtures/traffic.js';
-import { isMain, writeGolden, type GoldenFiles } from './golden-lib.js';
+import { isMain, writeGolden, type GoldenFiles } from './golden-run.js';
 import { nastyFrames, pcap, records } from './gen-common.js';
 
 export interface SpeedTesterGolden {

@@ -1,14 +1,14 @@
 // Golden case for nfs/tap, three chains, each tap passing every packet on to an output port:
 //   all   no filter: the tap file is the input capture itself, byte for byte
-//   udp   filter { proto: udp, dst: 198.19.0.0/16, port: "50-60000" }, snaplen 96
-//   v6    filter { ipVersion: 6, host: "2001:db8::b:0/112" }, nanosecond timestamps
+//   udp   filter { proto: udp, dst: 198.19.0.0/16, port: '50-60000' }, snaplen 96
+//   v6    filter { ipVersion: 6, host: '2001:db8::b:0/112' }, nanosecond timestamps
 // The expected tap files come from a predicate over src/proto's parser written here (not the
 // NF's compiled filter) and src/ports/pcap's writer (snaplen cuts, origLen kept).
 // Run `npx tsx test/golden/gen-tap.ts` to rewrite test/golden/tap/.
 import { parsePacket, ParsedPacket } from '../../src/proto/parse.js';
 import { writePcap, type PcapWriteRecord } from '../../src/ports/pcap/pcap-format.js';
 import { mixedTraffic } from '../fixtures/traffic.js';
-import { isMain, writeGolden, type GoldenFiles } from './golden-lib.js';
+import { isMain, writeGolden, type GoldenFiles } from './golden-run.js';
 import { nastyFrames, pcap, records } from './gen-common.js';
 
 function traffic(seed: number): PcapWriteRecord[] {
@@ -63,8 +63,8 @@ ports:
   v6-out: { driver: pcap, write: v6-out.pcap }
 services:
   tap-all: { nf: tap, args: { file: tap-all.pcap } }
-  tap-udp: { nf: tap, args: { file: tap-udp.pcap, snaplen: 96, filter: { proto: udp, dst: 198.19.0.0/16, port: "50-60000" } } }
-  tap-v6: { nf: tap, args: { file: tap-v6.pcap, precision: ns, bufferSize: 65536, filter: { ipVersion: 6, host: "2001:db8::b:0/112" } } }
+  tap-udp: { nf: tap, args: { file: tap-udp.pcap, snaplen: 96, filter: { proto: udp, dst: 198.19.0.0/16, port: '50-60000' } } }
+  tap-v6: { nf: tap, args: { file: tap-v6.pcap, precision: ns, bufferSize: 65536, filter: { ipVersion: 6, host: '2001:db8::b:0/112' } } }
 chains:
   all: [tap-all, all-out]
   udp: [tap-udp, udp-out]

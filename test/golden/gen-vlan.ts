@@ -8,7 +8,7 @@
 import { buildPacket } from '../../src/proto/build.js';
 import type { PcapWriteRecord } from '../../src/ports/pcap/pcap-format.js';
 import { mixedTraffic } from '../fixtures/traffic.js';
-import { isMain, writeGolden, type GoldenFiles } from './golden-lib.js';
+import { isMain, writeGolden, type GoldenFiles } from './golden-run.js';
 import { nastyFrames, pcap, records } from './gen-common.js';
 
 export interface VlanGolden {
@@ -109,7 +109,7 @@ services:
   vpush: { nf: vlan, args: { action: push, vid: 100, pcp: 3 } }
   vpop: { nf: vlan, args: { action: pop, matchVid: 10 } }
   vrewrite: { nf: vlan, args: { action: rewrite, vid: 31, pcp: 5 } }
-  vstag: { nf: vlan, args: { action: push, vid: 7, tpid: "0x88a8", onTagged: skip, other: drop } }
+  vstag: { nf: vlan, args: { action: push, vid: 7, tpid: '0x88a8', onTagged: skip, other: drop } }
 chains:
   push: [vpush, push-out]
   pop: [vpop, pop-out]

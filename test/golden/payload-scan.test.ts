@@ -1,7 +1,7 @@
-// Golden test for nfs/payload-scan through the real CLI (see golden-lib.ts).
+// Golden test for nfs/payload-scan through the real CLI (see golden-run.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkCommitted, nfCounters, runGolden } from './golden-lib.js';
+import { checkCommitted, nfCounters, runGolden } from './golden-run.js';
 import { generate } from './gen-payload-scan.js';
 
 test('golden payload-scan: the committed files are what gen-payload-scan.ts generates', () => {

@@ -1,7 +1,7 @@
-// Golden test for nfs/tap through the real CLI (see golden-lib.ts).
+// Golden test for nfs/tap through the real CLI (see golden-run.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkCommitted, nfCounters, runGolden } from './golden-lib.js';
+import { checkCommitted, nfCounters, runGolden } from './golden-run.js';
 import { generate } from './gen-tap.js';
 
 test('golden tap: the committed files are what gen-tap.ts generates', () => {

@@ -41,6 +41,8 @@ export class GeneratorPort implements PortDriver {
   readonly kind = 'generator';
   readonly canReceive = true;
   readonly canTransmit = false;
+  /** With a count, every packet should arrive (it can wait); endless, it acts like a NIC. */
+  readonly lossless: boolean;
   private readonly opts: GeneratorOptions;
   private access: BufferAccess | null = null;
   private template = new Int32Array(0);
@@ -71,6 +73,7 @@ export class GeneratorPort implements PortDriver {
     if (!(o.size >= 60 && o.size <= 1514)) throw new NetvmError('NETVM_PORT_OPEN', `generator: size ${o.size} must be 60..1514`);
     if (!(o.flows >= 1 && o.flows <= 1 << 20)) throw new NetvmError('NETVM_PORT_OPEN', `generator: flows ${o.flows} must be 1..1048576`);
     if (!(o.rate >= 0) || !(o.count >= 0)) throw new NetvmError('NETVM_PORT_OPEN', 'generator: rate and count must be >= 0');
+    this.lossless = o.count > 0;
     this.burst = Math.max(32, Math.ceil(o.rate / 1000)); // at most 1 ms worth of packets at once
   }
 

@@ -36,6 +36,8 @@ export class PcapPort implements PortDriver {
   readonly kind = 'pcap';
   readonly canReceive: boolean;
   readonly canTransmit: boolean;
+  /** A file can wait for a slow chain. */
+  readonly lossless = true;
   private readonly readPath: string | undefined;
   private readonly writePath: string | undefined;
   private readonly repeat: number;
