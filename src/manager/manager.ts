@@ -890,7 +890,10 @@ export class Manager {
   serviceByName(name: string): ServiceInfo {
     const s = this.services.find((x) => x.name === name);
     if (s === undefined)
-      throw new NetvmError('NETVM_UNKNOWN_SERVICE', `no service "${name}" (services: ${this.services.map((x) => x.name).join(', ') || 'none'})`);
+      throw new NetvmError(
+        'NETVM_UNKNOWN_SERVICE',
+        `no service "${name}" (services: ${this.services.map((x) => x.name).join(', ') || 'none'})`,
+      );
     return s;
   }
 
@@ -914,7 +917,10 @@ export class Manager {
       else {
         const fixed = (['mode', 'args'] as const).filter((k) => opts[k] !== undefined);
         if (opts.nf !== undefined && this.resolveNf(opts.nf) !== s.nf)
-          throw new NetvmError('NETVM_CONFLICT', `service "${service}" runs NF ${s.nf}, not ${opts.nf}; leave nf out, or name a new service`);
+          throw new NetvmError(
+            'NETVM_CONFLICT',
+            `service "${service}" runs NF ${s.nf}, not ${opts.nf}; leave nf out, or name a new service`,
+          );
         if (fixed.length > 0)
           throw new NetvmError(
             'NETVM_CONFLICT',
@@ -938,10 +944,7 @@ export class Manager {
   }
 
   /** Starts or stops instances (the highest instance numbers first) until `count` run. */
-  scaleService(
-    service: string,
-    count: number,
-  ): Promise<{ service: string; instances: number; started: number[]; stopped: number[] }> {
+  scaleService(service: string, count: number): Promise<{ service: string; instances: number; started: number[]; stopped: number[] }> {
     return this.serial(async () => {
       const s = this.serviceByName(service);
       const max = this.region.layout.params.maxInstances;
@@ -978,7 +981,10 @@ export class Manager {
     if (!new RegExp(ENTRY_NAME_PATTERN).test(name))
       throw new NetvmError('NETVM_BAD_REQUEST', `service name "${name}": 1 to 64 letters, digits, "_", "." or "-", and not all digits`);
     if (name === 'drop' || this.ports.some((p) => p.name === name))
-      throw new NetvmError('NETVM_CONFLICT', `"${name}" is ${name === 'drop' ? 'reserved' : 'a port'}; services and ports share one namespace`);
+      throw new NetvmError(
+        'NETVM_CONFLICT',
+        `"${name}" is ${name === 'drop' ? 'reserved' : 'a port'}; services and ports share one namespace`,
+      );
     if (opts.nf === undefined)
       throw new NetvmError(
         'NETVM_UNKNOWN_SERVICE',
@@ -1016,7 +1022,7 @@ export class Manager {
     }
     const base = this.opts.config.file !== null ? path.dirname(this.opts.config.file) : process.cwd();
     const file = path.resolve(base, spec);
-    let isFile = false;
+    let isFile: boolean;
     try {
       isFile = fs.statSync(file).isFile();
     } catch {
