@@ -52,6 +52,7 @@ export interface RouteDeps {
   manager: Manager;
   sampler: Sampler;
   info: () => Record<string, unknown>;
+  recentEvents: () => readonly Record<string, unknown>[];
 }
 
 export function registerApiRoutes(app: FastifyInstance, deps: RouteDeps): void {
@@ -289,6 +290,14 @@ export function registerApiRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const since = req.query.since;
       return since === undefined ? deps.sampler.history : deps.sampler.history.filter((s) => s.t > since);
     },
+  );
+
+  app.get(
+    '/api/v1/events/recent',
+    tag('stats', 'The latest NF lifecycle and configuration events (oldest first), as the event stream sends them.', {
+      response: { 200: { type: 'array', items: anyObject } },
+    }),
+    () => deps.recentEvents(),
   );
 
   app.get(

@@ -83,6 +83,12 @@ export class ControlServer {
   readonly sampler: Sampler;
   readonly metrics: Metrics;
   private readonly streams = new Set<FastifyReply>();
+  /** The last 200 manager events, for clients that connect later. */
+  private readonly recent: Record<string, unknown>[] = [];
+  private readonly onEvent = (e: Record<string, unknown>): void => {
+    this.recent.push(e);
+    if (this.recent.length > 200) this.recent.shift();
+  };
   private readonly opts: ControlServerOptions;
   info: ApiInfo | null = null;
 
@@ -91,6 +97,7 @@ export class ControlServer {
     const m = opts.manager;
     this.sampler = new Sampler(() => snapshot(m), opts.sampleMs ?? 1000);
     this.metrics = new Metrics(() => snapshot(m));
+    m.events.on('event', this.onEvent);
     this.app = Fastify({
       loggerInstance: opts.log.child({ component: 'api' }) as FastifyBaseLogger,
       // Requests are logged at debug level by the onResponse hook below, not at info.
@@ -184,7 +191,7 @@ export class ControlServer {
       }),
     );
 
-    const deps = { manager: this.opts.manager, sampler: this.sampler, info: () => this.describe() };
+    const deps = { manager: this.opts.manager, sampler: this.sampler, info: () => this.describe(), recentEvents: () => this.recent };
     registerApiRoutes(app, deps);
     registerEventStream(app, deps, this.streams);
 
@@ -309,6 +316,7 @@ export class ControlServer {
   /** Ends event streams, stops sampling, closes the server, removes the api/token files. */
   async close(): Promise<void> {
     this.sampler.stop();
+    this.opts.manager.events.off('event', this.onEvent);
     for (const r of this.streams) r.raw.end();
     this.streams.clear();
     await this.app.close().catch(() => {});
