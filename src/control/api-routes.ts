@@ -277,18 +277,21 @@ export function registerApiRoutes(app: FastifyInstance, deps: RouteDeps): void {
     () => snap(),
   );
 
-  app.get<{ Querystring: { since?: number } }>(
+  app.get<{ Querystring: { since?: string } }>(
     '/api/v1/samples',
     tag('stats', 'Per-second rate samples of the last minutes (oldest first).', {
       querystring: {
         type: 'object',
-        properties: { since: { type: 'number', description: 'Only samples after this time (ms since the epoch).' } },
+        additionalProperties: false,
+        properties: {
+          since: { type: 'string', pattern: '^[0-9]{1,16}$', description: 'Only samples after this time (ms since the epoch).' },
+        },
       },
       response: { 200: { type: 'array', items: anyObject } },
     }),
     (req) => {
-      const since = req.query.since;
-      return since === undefined ? deps.sampler.history : deps.sampler.history.filter((s) => s.t > since);
+      const since = req.query.since === undefined ? -1 : Number(req.query.since);
+      return deps.sampler.history.filter((s) => s.t > since);
     },
   );
 

@@ -145,6 +145,7 @@ test('e2e: control API — every route, token, bad input, OpenAPI, metrics, even
       const last = samples[samples.length - 1] as unknown as { t: number };
       const since = await req<unknown[]>(m.ep, 'GET', `/api/v1/samples?since=${last.t}`);
       assert.deepEqual(since.body, []);
+      assert.equal((await req(m.ep, 'GET', '/api/v1/samples?since=yesterday')).status, 400);
 
       const topo = (await req<Obj>(m.ep, 'GET', '/api/v1/topology')).body;
       assert.equal(topo.defaultChain, 'default');
@@ -239,7 +240,8 @@ test('e2e: control API — every route, token, bad input, OpenAPI, metrics, even
       // Not JSON, and not a JSON content type.
       for (const [ct, payload, status] of [
         ['application/json', '{"steps": [', 400],
-        ['text/plain', 'fwd sink', 415],
+        ['text/plain', 'fwd sink', 400],
+        ['application/xml', '<steps/>', 415],
       ] as const) {
         const r = await rawRequest(m.ep, 'PUT', '/api/v1/chains/x', { authorization: `Bearer ${m.ep.token}`, 'content-type': ct }, payload);
         assert.equal(r.status, status, `${ct}: ${r.text}`);
