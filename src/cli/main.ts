@@ -17,7 +17,7 @@ import { catalogModulePath, catalogNames } from '../config/catalog.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { CONFIG_SCHEMA } from '../config/schema.js';
 import { DEFAULT_API, parseApiAddress, removeApiFiles, type ApiAddress } from '../control/address.js';
-import { ControlServer } from '../control/server.js';
+import type { ControlServer } from '../control/server.js';
 import { CONTROL_USAGE, cmdChain, cmdNfControl, cmdRule } from './control-commands.js';
 import { cmdTop } from './top.js';
 
@@ -106,7 +106,9 @@ async function runManager(o: ManagerRun): Promise<number> {
   let api: ControlServer | null = null;
   let dashboard: string | null = null;
   if (o.api !== null) {
-    api = new ControlServer({ manager: m, address: o.api, log, name: o.config.name, version: packageVersion() });
+    // Loaded only by managers: fastify and prom-client would slow every other command's start.
+    const { ControlServer: Server } = await import('../control/server.js');
+    api = new Server({ manager: m, address: o.api, log, name: o.config.name, version: packageVersion() });
     const info = await api.listen();
     dashboard = api.dashboardUrl();
     log.info({ api: info.socketPath ?? info.url, tokenFile: info.tokenFile, dashboard: info.dashboard }, 'control API listening');
