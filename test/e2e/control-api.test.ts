@@ -9,7 +9,7 @@ import path from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { apiRequest, openEventStream, type ApiEndpoint } from '../../src/control/client.js';
 import { apiInfoPath, apiTokenPath } from '../../src/control/address.js';
-import { runCli, startCli, tmpDir, uniqueName, waitFor, describeFailure } from '../helpers/cli.js';
+import { runCli, startCli, tmpDir, uniqueName, waitFor, describeFailure, repoRoot } from '../helpers/cli.js';
 import { startManager } from '../helpers/control.js';
 
 const CONFIG = `ports:
@@ -171,6 +171,22 @@ test('e2e: control API — every route, token, bad input, OpenAPI, metrics, even
           .replace(/\/rules\/1$/, '/rules/{id}');
         assert.ok(doc.paths[templ]?.[method.toLowerCase()] !== undefined, `${method} ${templ} missing from /openapi.json`);
       }
+    });
+
+    await t.test('docs/control-plane.md documents every route and every netvm_ metric', async () => {
+      const doc = fs.readFileSync(path.join(repoRoot, 'docs', 'control-plane.md'), 'utf8');
+      const spec = (await apiRequest<{ paths: Record<string, Record<string, unknown>> }>(m.ep, 'GET', '/openapi.json')).body;
+      for (const [p, methods] of Object.entries(spec.paths))
+        for (const method of Object.keys(methods))
+          assert.match(
+            doc,
+            new RegExp(`\\| ${method.toUpperCase()}\\s+\\| \`${p.replace(/[{}]/g, '\\$&')}\``),
+            `${method} ${p} is not in the route table`,
+          );
+      const metrics = (await apiRequest<string>(m.ep, 'GET', '/metrics')).body;
+      const names = new Set([...metrics.matchAll(/^# TYPE (netvm_[a-z_]+) /gm)].map((x) => x[1]));
+      assert.ok(names.size >= 20, [...names].join(', '));
+      for (const n of names) assert.ok(doc.includes(`\`${n}\``), `${n} is not documented`);
     });
 
     await t.test('/metrics: Prometheus names and labels, values from the counters', async () => {
