@@ -187,6 +187,8 @@ export class Manager {
   private nextRuleId = 1;
   /** Live changes run one at a time. */
   private liveQueue: Promise<unknown> = Promise.resolve();
+  /** NF processes stopped on request (their exit is not worth a warning). */
+  private readonly stopRequestedPids = new Set<number>();
 
   constructor(opts: ManagerOptions) {
     this.opts = opts;
@@ -327,7 +329,8 @@ export class Manager {
     this.children.add(child);
     child.on('exit', (code, signal) => {
       this.children.delete(child);
-      if (!this.stopping) this.log.warn({ service: s.name, pid: child.pid, code, signal }, 'NF process exited');
+      const requested = child.pid !== undefined && this.stopRequestedPids.delete(child.pid);
+      if (!this.stopping && !requested) this.log.warn({ service: s.name, pid: child.pid, code, signal }, 'NF process exited');
       if (!this.running && !this.stopping) {
         this.startFailure = new NetvmError(
           'NETVM_REGISTER',
@@ -1074,6 +1077,7 @@ export class Manager {
       );
     }
     info.stopRequested = true;
+    this.stopRequestedPids.add(info.pid);
     const { i32, layout } = this.region;
     // 1. Out of the service map: new packets of its flows go to the other instances.
     if (s.slots.includes(info.slot)) {
