@@ -106,6 +106,7 @@ export async function cmdTop(argv: string[]): Promise<number> {
 
   // Draw the newest sample at once, then one frame per sample of the stream.
   const history = await apiCall<RateSample[]>(ep, 'GET', '/api/v1/samples');
+  events.push(...(await apiCall<TopEvent[]>(ep, 'GET', '/api/v1/events/recent')).slice(-50));
   if (tty) process.stdout.write('\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J');
   let stream: ReturnType<typeof openEventStream> | null = null;
   let quit: () => void = () => {};

@@ -132,3 +132,30 @@ test('e2e: netvm config check FILE (alias of check --config) names the file and 
   assert.ok(schema.properties.chains);
   assert.match(ok(await runCli(['nf', 'catalog'])), /^forward$/m);
 });
+
+test('e2e: --log-level sets the level of the manager and its NFs; logs are JSON lines on stderr', async () => {
+  const dir = tmpDir();
+  const cfg = path.join(dir, 'c.yaml');
+  fs.writeFileSync(
+    cfg,
+    'ports:\n  gen: { driver: generator, count: 2000 }\n  out: { driver: sink }\nservices:\n  f: { nf: forward }\nchains:\n  default: [f, out]\n',
+  );
+  const info = await runCli(['run', '--config', cfg, '--quiet', '--log-level', 'info'], { env: { NETVM_LOG_LEVEL: 'error' } });
+  ok(info);
+  const lines = info.stderr.split('\n').filter((l) => l.startsWith('{'));
+  const parsed = lines.map((l) => JSON.parse(l) as { level: number; msg: string; time: number; pid: number });
+  assert.ok(
+    parsed.some((l) => l.level === 30 && l.msg === 'NF ready'),
+    info.stderr.slice(0, 2000),
+  );
+  assert.ok(parsed.some((l) => l.level === 30 && l.msg === 'control API listening'));
+  assert.ok(parsed.every((l) => typeof l.time === 'number' && typeof l.pid === 'number'));
+
+  const warn = await runCli(['run', '--config', cfg, '--quiet', '--log-level', 'warn']);
+  ok(warn);
+  assert.doesNotMatch(warn.stderr, /"level":30/, 'no info lines at --log-level warn');
+
+  const bad = await runCli(['run', '--config', cfg, '--log-level', 'loud']);
+  assert.equal(bad.code, 64);
+  assert.match(bad.stderr, /--log-level must be one of fatal, error, warn, info, debug, trace, silent \(got loud\)/);
+});
