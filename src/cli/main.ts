@@ -15,6 +15,11 @@ import { formatStats, formatSummary, snapshot, type StatsSnapshot } from '../man
 import { demoConfig, loadConfigFile } from '../config/load-config.js';
 import { catalogModulePath, catalogNames } from '../config/catalog.js';
 import type { ResolvedConfig } from '../config/types.js';
+import { CONFIG_SCHEMA } from '../config/schema.js';
+import { DEFAULT_API, parseApiAddress, removeApiFiles, type ApiAddress } from '../control/address.js';
+import type { ControlServer } from '../control/server.js';
+import { CONTROL_USAGE, cmdChain, cmdNfControl, cmdRule } from './control-commands.js';
+import { cmdTop } from './top.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The package root (dist/src/cli → ../../..). */
@@ -24,25 +29,32 @@ const cliPath = path.join(packageRoot, 'bin', 'netvm.js');
 const USAGE = `netvm — network service chains on commodity Linux
 
 Usage:
-  netvm demo [--rate PPS] [--count N] [--seconds S]
+  netvm demo [--rate PPS] [--count N] [--seconds S] [--api ADDR|off] [--log-level L]
                           generator -> monitor -> forward -> forward -> sink, live stats
-  netvm start --config FILE [--name NAME] [--stats-json FILE] [--quiet]
-                          long-running manager; launches the NFs the config lists
-  netvm run --config FILE [--name NAME] [--stats-json FILE] [--timeout S] [--quiet]
+  netvm start --config FILE [--name NAME] [--stats-json FILE] [--quiet] [--api ADDR|off]
+              [--log-level L]
+                          long-running manager; launches the NFs the config lists; serves
+                          the control API and dashboard on ADDR (default ${DEFAULT_API})
+  netvm run --config FILE [--name NAME] [--stats-json FILE] [--timeout S] [--quiet] [...]
                           like start, but exits once every input port is exhausted and
                           every buffer is back in the pool; prints a summary
-  netvm check --config FILE
+  netvm check --config FILE | netvm config check FILE
                           validates a config and prints what it resolves to
+  netvm config schema     prints the config's JSON Schema (for editors)
   netvm nf run NF --service NAME [--name NAME] [--mode shared|poll] [--args JSON]
                           runs an NF process (catalog name or a .ts/.js module path)
                           that joins a running manager
-  netvm nf list           the catalog NFs
+  netvm nf catalog        the catalog NFs
   netvm stats [--name NAME] [--json] [--watch]
-                          counters of a running manager
+                          counters of a running manager (over its control socket)
   netvm version
 
-Environment: NETVM_LOG_LEVEL (info), NETVM_RUN_DIR (control sockets).
-Docs: docs/configuration.md, docs/writing-an-nf.md, docs/architecture.md`;
+${CONTROL_USAGE}
+
+--api: HOST:PORT on a loopback address, unix:PATH, or off. --log-level: fatal, error, warn,
+info, debug, trace or silent (logs are JSON lines on stderr).
+Environment: NETVM_LOG_LEVEL (info), NETVM_API (default --api), NETVM_RUN_DIR (control sockets).
+Docs: docs/configuration.md, docs/control-plane.md, docs/writing-an-nf.md, docs/architecture.md`;
 
 function usage(msg: string): never {
   throw new NetvmError('NETVM_USAGE', `${msg}\n\n${USAGE}`);
@@ -74,6 +86,9 @@ function num(v: string | boolean | undefined, flag: string, dflt: number): numbe
 
 interface ManagerRun {
   config: ResolvedConfig;
+  /** Where the control API listens; null: no API. */
+  api: ApiAddress | null;
+  logLevel: string;
   exitWhenDone: boolean;
   statsJson?: string;
   quiet: boolean;
@@ -82,14 +97,32 @@ interface ManagerRun {
 }
 
 async function runManager(o: ManagerRun): Promise<number> {
-  const log = createLogger();
+  // NF processes inherit the level through the environment.
+  process.env.NETVM_LOG_LEVEL = o.logLevel;
+  const log = createLogger(o.logLevel);
   for (const w of o.config.warnings) log.warn(w);
   const m = new Manager({ config: o.config, log, exitWhenDone: o.exitWhenDone, cliPath });
+  // The API listens before anything starts, so a taken port fails fast and cleanly.
+  let api: ControlServer | null = null;
+  let dashboard: string | null = null;
+  if (o.api !== null) {
+    // Loaded only by managers: fastify and prom-client would slow every other command's start.
+    const { ControlServer: Server } = await import('../control/server.js');
+    api = new Server({ manager: m, address: o.api, log, name: o.config.name, version: packageVersion() });
+    const info = await api.listen();
+    dashboard = api.dashboardUrl();
+    log.info({ api: info.socketPath ?? info.url, tokenFile: info.tokenFile, dashboard: info.dashboard }, 'control API listening');
+    process.stderr.write(
+      `netvm: control API ${info.socketPath ?? info.url} (bearer token in ${info.tokenFile})\n` +
+        (dashboard !== null ? `netvm: dashboard ${dashboard}\n` : ''),
+    );
+  }
   let signalled = false;
   const onSignal = (sig: string): void => {
     if (signalled) {
       log.warn('second signal: exiting now');
       m.release();
+      if (api !== null) removeApiFiles(o.config.name, process.pid);
       process.exit(130);
     }
     signalled = true;
@@ -101,9 +134,11 @@ async function runManager(o: ManagerRun): Promise<number> {
   try {
     await m.start();
   } catch (err) {
+    await api?.close();
     m.release(); // the region of a manager that never ran
     throw err;
   }
+  api?.startSampling();
 
   const tty = process.stdout.isTTY === true;
   let prev: StatsSnapshot | null = null;
@@ -111,7 +146,7 @@ async function runManager(o: ManagerRun): Promise<number> {
     ? null
     : setInterval(() => {
         const cur = snapshot(m);
-        const table = formatStats(cur, prev);
+        const table = (tty && dashboard !== null ? `dashboard ${dashboard}\n` : '') + formatStats(cur, prev);
         prev = cur;
         // A terminal gets a live view redrawn in place; a pipe gets one table per second.
         process.stdout.write(tty ? `\x1b[H\x1b[2J${table}\n` : `${table}\n\n`);
@@ -128,6 +163,7 @@ async function runManager(o: ManagerRun): Promise<number> {
       }, o.timeout * 1000),
     );
   const reason = await m.done;
+  await api?.close();
   if (timer) clearInterval(timer);
   for (const t of limits) clearTimeout(t);
   const final = snapshot(m);
@@ -150,7 +186,23 @@ function configFrom(values: Flags): ResolvedConfig {
   return loadConfigFile(file, typeof values.name === 'string' ? { name: values.name } : {});
 }
 
+function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** --api and --log-level, shared by start, run and demo. */
+function controlFlags(values: Flags): { api: ApiAddress | null; logLevel: string } {
+  const api = parseApiAddress(typeof values.api === 'string' ? values.api : (process.env.NETVM_API ?? DEFAULT_API));
+  const logLevel = typeof values['log-level'] === 'string' ? values['log-level'] : (process.env.NETVM_LOG_LEVEL ?? 'info');
+  if (!LOG_LEVELS.includes(logLevel)) usage(`--log-level must be one of ${LOG_LEVELS.join(', ')} (got ${logLevel})`);
+  return { api, logLevel };
+}
+
 const managerFlags = {
+  api: { type: 'string' as const },
+  'log-level': { type: 'string' as const },
   config: { type: 'string' as const, short: 'c' },
   name: { type: 'string' as const },
   'stats-json': { type: 'string' as const },
@@ -160,8 +212,10 @@ const managerFlags = {
 
 async function cmdStart(argv: string[], exitWhenDone: boolean): Promise<number> {
   const { values } = parse(argv, managerFlags);
+  const config = configFrom(values);
   return runManager({
-    config: configFrom(values),
+    config,
+    ...controlFlags(values),
     exitWhenDone,
     statsJson: values['stats-json'] as string | undefined,
     quiet: values.quiet === true,
@@ -177,6 +231,8 @@ async function cmdDemo(argv: string[]): Promise<number> {
     name: { type: 'string' },
     'stats-json': { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
+    api: { type: 'string' },
+    'log-level': { type: 'string' },
   });
   const count = num(values.count, '--count', 0);
   const config = demoConfig({ rate: num(values.rate, '--rate', 0), count });
@@ -185,6 +241,7 @@ async function cmdDemo(argv: string[]): Promise<number> {
     process.stderr.write('netvm demo: stats every second; stop with Ctrl-C (or pass --seconds / --count)\n');
   return runManager({
     config,
+    ...controlFlags(values),
     exitWhenDone: count > 0,
     statsJson: values['stats-json'] as string | undefined,
     quiet: values.quiet === true,
@@ -209,6 +266,24 @@ function cmdCheck(argv: string[]): number {
   return 0;
 }
 
+/** `netvm config check FILE` (as `netvm check --config FILE`), `netvm config schema`. */
+function cmdConfig(argv: string[]): number {
+  const [sub, ...rest] = argv;
+  if (sub === 'schema') {
+    process.stdout.write(JSON.stringify(CONFIG_SCHEMA, null, 2) + '\n');
+    return 0;
+  }
+  if (sub !== 'check') usage(`unknown config subcommand "${sub ?? ''}" (check, schema)`);
+  const { values, positionals } = parse(rest, { config: { type: 'string', short: 'c' }, name: { type: 'string' } }, true);
+  if (positionals.length > 1 || (positionals.length === 1) === (typeof values.config === 'string'))
+    usage('config check takes one FILE (or --config FILE)');
+  return cmdCheck([
+    '--config',
+    positionals[0] ?? (values.config as string),
+    ...(typeof values.name === 'string' ? ['--name', values.name] : []),
+  ]);
+}
+
 // ------------------------------------------------------------------ NF processes
 
 let hooksRegistered = false;
@@ -230,11 +305,12 @@ async function importNF(file: string): Promise<Record<string, unknown>> {
 
 async function cmdNf(argv: string[]): Promise<number> {
   const sub = argv[0];
-  if (sub === 'list') {
+  if (sub === 'catalog') {
     process.stdout.write(catalogNames().join('\n') + '\n');
     return 0;
   }
-  if (sub !== 'run') usage(`unknown nf subcommand "${sub ?? ''}" (run, list)`);
+  if (sub === 'list' || sub === 'start' || sub === 'stop' || sub === 'scale') return cmdNfControl(sub, argv.slice(1));
+  if (sub !== 'run') usage(`unknown nf subcommand "${sub ?? ''}" (run, list, start, stop, scale, catalog)`);
   const { values, positionals } = parse(
     argv.slice(1),
     {
@@ -342,6 +418,14 @@ export async function main(argv: string[]): Promise<number> {
       return cmdNf(rest);
     case 'stats':
       return cmdStats(rest);
+    case 'chain':
+      return cmdChain(rest);
+    case 'rule':
+      return cmdRule(rest);
+    case 'top':
+      return cmdTop(rest);
+    case 'config':
+      return cmdConfig(rest);
     case 'version':
     case '--version':
     case '-v': {

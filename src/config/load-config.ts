@@ -349,7 +349,7 @@ function isFile(p: string): boolean {
 }
 
 /** "10.0.0.0/8", "2001:db8::/32", or a bare address (/32, /128). */
-function parsePrefix(text: string): { prefix: ResolvedPrefix; hostBits: boolean } | string {
+export function parsePrefix(text: string): { prefix: ResolvedPrefix; hostBits: boolean } | string {
   const slash = text.indexOf('/');
   const addrText = (slash >= 0 ? text.slice(0, slash) : text).trim();
   const version: 4 | 6 = addrText.includes(':') ? 6 : 4;
@@ -380,12 +380,12 @@ function parsePrefix(text: string): { prefix: ResolvedPrefix; hostBits: boolean 
   return { prefix: { version, addr: bytes, prefixLen }, hostBits };
 }
 
-function formatPrefix(p: ResolvedPrefix): string {
+export function formatPrefix(p: ResolvedPrefix): string {
   return `${p.version === 4 ? p.addr.join('.') : formatIpv6(Uint8Array.from(p.addr))}/${p.prefixLen}`;
 }
 
 /** A port number or "lo-hi" → [lo, hi]. */
-function parsePortRange(v: number | string): [number, number] | string {
+export function parsePortRange(v: number | string): [number, number] | string {
   if (typeof v === 'number') return [v, v];
   const [a, b = a] = v.split('-');
   const lo = Number(a);

@@ -22,7 +22,17 @@ export type NetvmErrorCode =
   | 'NETVM_UNKNOWN_SERVICE'
   | 'NETVM_UNKNOWN_PORT'
   | 'NETVM_LIMIT'
-  | 'NETVM_USAGE';
+  | 'NETVM_USAGE'
+  // control plane (src/control): what an API request names does not exist, conflicts with
+  // the running state, or the API itself cannot be served or reached
+  | 'NETVM_UNKNOWN_INSTANCE'
+  | 'NETVM_UNKNOWN_CHAIN'
+  | 'NETVM_UNKNOWN_RULE'
+  | 'NETVM_BAD_REQUEST'
+  | 'NETVM_CONFLICT'
+  | 'NETVM_NOT_READY'
+  | 'NETVM_API_LISTEN'
+  | 'NETVM_API';
 
 export class NetvmError extends Error {
   readonly code: NetvmErrorCode;

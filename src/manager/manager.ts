@@ -3,6 +3,8 @@
 // liveness; runs one RX/TX loop that moves port traffic. NF-to-NF traffic never passes
 // through it.
 import fs from 'node:fs';
+import path from 'node:path';
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
@@ -77,7 +79,9 @@ import { Classifier } from './classifier.js';
 import { Reclaimer } from './reclaim.js';
 import { native } from '../../native/loader.js';
 import { snapshot } from './stats.js';
-import type { ResolvedConfig, ResolvedStep } from '../config/types.js';
+import type { ResolvedChain, ResolvedConfig, ResolvedRule, ResolvedStep } from '../config/types.js';
+import { CATALOG_NAME_RE, catalogNames } from '../config/catalog.js';
+import { ENTRY_NAME_PATTERN, LIMITS } from '../config/schema.js';
 
 export interface ManagerOptions {
   config: ResolvedConfig;
@@ -103,6 +107,8 @@ interface SlotInfo {
   counters: Record<string, number>;
   /** Counters captured when the instance stopped with the manager (its slot is reused). */
   final?: Record<string, number>;
+  /** Stopped on request (control API): leaving is not a death. */
+  stopRequested?: boolean;
 }
 
 /** How long the manager holds packets for a full ring when an input is live (router.ts). */
@@ -192,6 +198,20 @@ export class Manager {
   private startedAt = 0;
   stoppedAt = 0;
   deaths = 0;
+  /**
+   * Lifecycle and configuration events for the control plane, as `'event'` with a
+   * ManagerEvent: NF ready / exit, chain and rule changes, scaling.
+   */
+  readonly events = new EventEmitter();
+  /** Chain ids taken out of use, reusable once no packet can carry them (see setChain). */
+  private readonly retiredChains: { id: number; epoch: number; since: number }[] = [];
+  /** Stable ids of config.rules, index for index (control API). */
+  private ruleIds: number[] | null = null;
+  private nextRuleId = 1;
+  /** Live changes run one at a time. */
+  private liveQueue: Promise<unknown> = Promise.resolve();
+  /** NF processes stopped on request (their exit is not worth a warning). */
+  private readonly stopRequestedPids = new Set<number>();
 
   constructor(opts: ManagerOptions) {
     this.opts = opts;
@@ -348,8 +368,10 @@ export class Manager {
     const startedAt = performance.now();
     child.on('exit', (code, signal) => {
       this.children.delete(child);
-      if (!this.stopping) this.log.warn({ service: s.name, pid: child.pid, code, signal }, 'NF process exited');
-      if (this.running && !this.stopping && s.restart === 'on-failure' && (code !== 0 || signal !== null)) {
+      const requested = child.pid !== undefined && this.stopRequestedPids.delete(child.pid);
+      if (!this.stopping && !requested) this.log.warn({ service: s.name, pid: child.pid, code, signal }, 'NF process exited');
+      // An instance stopped through the API is not a failure, whatever its status.
+      if (this.running && !this.stopping && !requested && s.restart === 'on-failure' && (code !== 0 || signal !== null)) {
         this.scheduleRestart(s, performance.now() - startedAt, code, signal);
       }
       if (!this.running && !this.stopping) {
@@ -565,6 +587,7 @@ export class Manager {
       this.writeService(s);
       this.bumpEpoch();
       this.log.info({ service: s.name, instance: info.instance, slot: info.slot }, 'NF ready');
+      this.emitEvent({ type: 'nf-ready', service: s.name, instance: info.instance, slot: info.slot, pid: info.pid });
       for (const w of this.readyWaiters.splice(0)) w();
     } else if (m.type === 'counters' && typeof m.counters === 'object' && m.counters !== null) {
       info.counters = m.counters;
@@ -599,7 +622,7 @@ export class Manager {
     const wasActive = info.state === 'active';
     info.state = 'dead';
     // An NF leaving while the manager stops is not a death.
-    if (!this.stopping) this.deaths++;
+    if (!this.stopping && info.stopRequested !== true) this.deaths++;
     const { i32, layout } = this.region;
     Atomics.store(i32, (slotOffset(layout, info.slot) >> 2) + S_STATE, SLOT_DEAD);
     const s = this.services[info.service];
@@ -607,11 +630,13 @@ export class Manager {
     this.writeService(s);
     const epoch = this.bumpEpoch();
     this.reclaims.push({ slot: info.slot, epoch, since: performance.now(), repaired: false });
-    const level = this.stopping ? 'info' : 'warn';
+    const requested = this.stopping || info.stopRequested === true;
+    const level = requested ? 'info' : 'warn';
     this.log[level](
       { service: s.name, instance: info.instance, slot: info.slot, pid: info.pid, wasActive, remaining: s.slots.length },
-      this.stopping ? 'NF stopped' : 'NF is gone; reclaiming its buffers',
+      requested ? 'NF stopped' : 'NF is gone; reclaiming its buffers',
     );
+    this.emitEvent({ type: 'nf-exit', service: s.name, instance: info.instance, slot: info.slot, pid: info.pid, requested });
     this.processReclaims();
   }
 
@@ -944,6 +969,467 @@ export class Manager {
 
   ringOccupancy(slot: number): number {
     return ringOccupancy(this.region.i32, this.region.layout, nfRingId(slot));
+  }
+
+  // ---------------------------------------------------------------- live changes (control API)
+  // Every change below applies while traffic flows and loses no buffer. The manager rewrites
+  // the service map or the chain table in the region and bumps the epoch; what a process that
+  // has not yet seen the new epoch may still use (an instance's ring, a chain id) stays valid
+  // until every process has moved past it (Reclaimer.quiescent), as when an NF dies.
+
+  /** Between a completed start() and stop(): live changes are accepted. */
+  get accepting(): boolean {
+    return this.running && !this.stopping;
+  }
+
+  private emitEvent(e: { type: string } & Record<string, unknown>): void {
+    this.events.emit('event', { time: new Date().toISOString(), ...e });
+  }
+
+  /** Runs live changes one at a time, and only while the manager runs. */
+  private serial<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.liveQueue.then(() => {
+      if (!this.accepting) throw new NetvmError('NETVM_NOT_READY', 'the manager is not running (it is starting or stopping); retry');
+      return fn();
+    });
+    this.liveQueue = run.catch(() => {});
+    return run;
+  }
+
+  serviceByName(name: string): ServiceInfo {
+    const s = this.services.find((x) => x.name === name);
+    if (s === undefined)
+      throw new NetvmError(
+        'NETVM_UNKNOWN_SERVICE',
+        `no service "${name}" (services: ${this.services.map((x) => x.name).join(', ') || 'none'})`,
+      );
+    return s;
+  }
+
+  /** Instances of a service that run and are not being stopped. */
+  liveInstances(s: ServiceInfo): SlotInfo[] {
+    return [...this.slots.values()].filter((x) => x.service === s.id && x.state !== 'dead' && x.stopRequested !== true);
+  }
+
+  /**
+   * Starts one more instance of `service` and resolves when it is ready. A service the
+   * manager does not know is created first; then `nf` (a catalog name or a module path) is
+   * required, and `mode` and `args` apply to all its instances.
+   */
+  startInstance(
+    service: string,
+    opts: { nf?: string; mode?: 'shared' | 'poll'; args?: Record<string, unknown> } = {},
+  ): Promise<{ service: string; instance: number; slot: number; pid: number }> {
+    return this.serial(async () => {
+      let s = this.services.find((x) => x.name === service);
+      if (s === undefined) s = this.addService(service, opts);
+      else {
+        const fixed = (['mode', 'args'] as const).filter((k) => opts[k] !== undefined);
+        if (opts.nf !== undefined && this.resolveNf(opts.nf) !== s.nf)
+          throw new NetvmError(
+            'NETVM_CONFLICT',
+            `service "${service}" runs NF ${s.nf}, not ${opts.nf}; leave nf out, or name a new service`,
+          );
+        if (fixed.length > 0)
+          throw new NetvmError(
+            'NETVM_CONFLICT',
+            `service "${service}" exists: its ${fixed.join(' and ')} are set when it is created; leave them out to start another instance`,
+          );
+      }
+      this.checkRoomFor(s, 1);
+      const r = await this.launchAndWait(s);
+      s.configured = this.liveInstances(s).length;
+      return r;
+    });
+  }
+
+  /**
+   * Stops one instance without dropping its packets: it leaves the service map first (its
+   * flows move to the other instances), drains its ring once no process can still route to
+   * it, then exits; onDeath reclaims anything it still held.
+   */
+  stopInstance(service: string, instance: number): Promise<{ service: string; instance: number; pid: number; drained: boolean }> {
+    return this.serial(() => this.stopOne(this.serviceByName(service), instance));
+  }
+
+  /** Starts or stops instances (the highest instance numbers first) until `count` run. */
+  scaleService(service: string, count: number): Promise<{ service: string; instances: number; started: number[]; stopped: number[] }> {
+    return this.serial(async () => {
+      const s = this.serviceByName(service);
+      const max = this.region.layout.params.maxInstances;
+      if (!Number.isInteger(count) || count < 0 || count > max)
+        throw new NetvmError('NETVM_BAD_REQUEST', `instances must be an integer 0..${max} (got ${count})`);
+      const live = this.liveInstances(s).sort((a, b) => a.instance - b.instance);
+      const started: number[] = [];
+      const stopped: number[] = [];
+      if (count > live.length) {
+        this.checkRoomFor(s, count - live.length);
+        const all = await Promise.allSettled(Array.from({ length: count - live.length }, () => this.launchAndWait(s)));
+        for (const r of all) if (r.status === 'fulfilled') started.push(r.value.instance);
+        const failed = all.find((r) => r.status === 'rejected');
+        if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+      } else {
+        for (const x of live.slice(count).reverse()) stopped.push((await this.stopOne(s, x.instance)).instance);
+      }
+      s.configured = count;
+      this.emitEvent({ type: 'scaled', service: s.name, instances: count });
+      return { service: s.name, instances: this.liveInstances(s).length, started, stopped };
+    });
+  }
+
+  private checkRoomFor(s: ServiceInfo, n: number): void {
+    const p = this.region.layout.params;
+    const have = [...this.slots.values()].filter((x) => x.service === s.id && x.state !== 'dead').length;
+    if (have + n > p.maxInstances)
+      throw new NetvmError('NETVM_LIMIT', `service "${s.name}" would have ${have + n} instances; at most ${p.maxInstances}`);
+    const used = [...this.slots.values()].length + this.reclaims.length;
+    if (used + n > p.maxSlots - 1) throw new NetvmError('NETVM_LIMIT', `all ${p.maxSlots - 1} NF slots are in use (region.maxSlots)`);
+  }
+
+  private addService(name: string, opts: { nf?: string; mode?: 'shared' | 'poll'; args?: Record<string, unknown> }): ServiceInfo {
+    if (!new RegExp(ENTRY_NAME_PATTERN).test(name))
+      throw new NetvmError('NETVM_BAD_REQUEST', `service name "${name}": 1 to 64 letters, digits, "_", "." or "-", and not all digits`);
+    if (name === 'drop' || this.ports.some((p) => p.name === name))
+      throw new NetvmError(
+        'NETVM_CONFLICT',
+        `"${name}" is ${name === 'drop' ? 'reserved' : 'a port'}; services and ports share one namespace`,
+      );
+    if (opts.nf === undefined)
+      throw new NetvmError(
+        'NETVM_UNKNOWN_SERVICE',
+        `no service "${name}" (services: ${this.services.map((x) => x.name).join(', ') || 'none'}); to create it, give the NF to run (nf)`,
+      );
+    if (this.services.length >= Math.min(this.region.layout.params.maxServices, LIMITS.services))
+      throw new NetvmError('NETVM_LIMIT', 'no free service ids');
+    const s: ServiceInfo = {
+      id: this.services.length,
+      name,
+      nf: this.resolveNf(opts.nf),
+      mode: opts.mode ?? 'shared',
+      args: opts.args ?? {},
+      configured: 0,
+      slots: [],
+      departed: {},
+      departedCount: 0,
+      restart: 'never',
+      restartDelayMs: 200,
+      failures: 0,
+      restarts: 0,
+    };
+    this.services.push(s);
+    this.writeService(s);
+    this.bumpEpoch();
+    this.broadcastNames();
+    this.log.info({ service: name, nf: s.nf, mode: s.mode }, 'service added');
+    this.emitEvent({ type: 'service-added', service: name, nf: s.nf });
+    return s;
+  }
+
+  /** A catalog NF name as it is, a module path made absolute (relative to the config file). */
+  private resolveNf(spec: string): string {
+    if (CATALOG_NAME_RE.test(spec) && !/\.(ts|js|mjs)$/.test(spec)) {
+      const names = catalogNames();
+      if (!names.includes(spec))
+        throw new NetvmError('NETVM_NF_LOAD', `unknown NF "${spec}" (catalog: ${names.join(', ')}; or give the path of a .ts/.js module)`);
+      return spec;
+    }
+    const base = this.opts.config.file !== null ? path.dirname(this.opts.config.file) : process.cwd();
+    const file = path.resolve(base, spec);
+    let isFile: boolean;
+    try {
+      isFile = fs.statSync(file).isFile();
+    } catch {
+      isFile = false;
+    }
+    if (!isFile) throw new NetvmError('NETVM_NF_LOAD', `NF module ${file} does not exist`);
+    return file;
+  }
+
+  private launchAndWait(s: ServiceInfo, timeoutMs = 30_000): Promise<{ service: string; instance: number; slot: number; pid: number }> {
+    const child = this.launch(s);
+    return new Promise((resolve, reject) => {
+      const onEvent = (e: { type: string; pid?: number; instance?: number; slot?: number }): void => {
+        if (e.type !== 'nf-ready' || e.pid !== child.pid) return;
+        done();
+        resolve({ service: s.name, instance: e.instance ?? 0, slot: e.slot ?? 0, pid: e.pid ?? 0 });
+      };
+      const onExit = (code: number | null, signal: string | null): void => {
+        done();
+        reject(
+          new NetvmError(
+            'NETVM_REGISTER',
+            `the NF process for service "${s.name}" (${s.nf}) exited with ${signal ?? `code ${code}`} before it was ready; see the manager's log`,
+          ),
+        );
+      };
+      const timer = setTimeout(() => {
+        done();
+        child.kill('SIGKILL');
+        reject(new NetvmError('NETVM_REGISTER', `the NF process for service "${s.name}" was not ready within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.events.off('event', onEvent);
+        child.off('exit', onExit);
+      };
+      this.events.on('event', onEvent);
+      child.once('exit', onExit);
+    });
+  }
+
+  private async stopOne(s: ServiceInfo, instance: number): Promise<{ service: string; instance: number; pid: number; drained: boolean }> {
+    const info = [...this.slots.values()].find((x) => x.service === s.id && x.instance === instance && x.state !== 'dead');
+    if (info === undefined || info.stopRequested === true) {
+      const running = this.liveInstances(s).map((x) => x.instance);
+      throw new NetvmError(
+        'NETVM_UNKNOWN_INSTANCE',
+        `service "${s.name}" has no running instance ${instance} (running: ${running.join(', ') || 'none'})`,
+      );
+    }
+    info.stopRequested = true;
+    this.stopRequestedPids.add(info.pid);
+    const { i32, layout } = this.region;
+    // 1. Out of the service map: new packets of its flows go to the other instances.
+    if (s.slots.includes(info.slot)) {
+      s.slots = s.slots.filter((x) => x !== info.slot);
+      this.writeService(s);
+    }
+    const epoch = this.bumpEpoch();
+    this.log.info({ service: s.name, instance, slot: info.slot, pid: info.pid }, 'stopping NF instance');
+    this.emitEvent({ type: 'nf-stopping', service: s.name, instance, slot: info.slot, pid: info.pid });
+    // 2. Once every process routes by the new map, nothing more enters its ring; it keeps
+    //    working through what is there.
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    const drainBy = performance.now() + 2000;
+    while (info.state !== 'dead' && performance.now() < drainBy) {
+      if (this.reclaimer.quiescent(info.slot, epoch) && this.ringOccupancy(info.slot) === 0) break;
+      await sleep(5);
+    }
+    const drained = info.state === 'dead' || this.ringOccupancy(info.slot) === 0;
+    // 3. Stop: it finishes its batch, returns its pool cache and closes its socket.
+    if (!info.socket.destroyed) info.socket.write(JSON.stringify({ type: 'stop' }) + '\n');
+    new Sleeper(i32, layout, info.slot).wake();
+    const gone = (): boolean => this.slots.get(info.slot) !== info;
+    const exitBy = performance.now() + 3000;
+    while (!gone() && performance.now() < exitBy) await sleep(10);
+    if (!gone()) {
+      this.log.warn({ service: s.name, instance, pid: info.pid }, 'NF did not stop within 3 s; killing it');
+      try {
+        process.kill(info.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      const killBy = performance.now() + 3000;
+      while (!gone() && performance.now() < killBy) await sleep(10);
+    }
+    s.configured = this.liveInstances(s).length;
+    return { service: s.name, instance, pid: info.pid, drained };
+  }
+
+  // -------- chains
+
+  /**
+   * Creates or replaces chain `name` (steps: service names, output port names, `drop`).
+   * A replaced chain gets a new id: packets already on their way finish the old steps, new
+   * flows take the new ones. The new row is written and every process has seen it before the
+   * classifier hands out its id; the flow table is emptied so every flow is classified again.
+   */
+  setChain(name: string, steps: readonly string[]): Promise<{ name: string; id: number; created: boolean; steps: string[] }> {
+    return this.serial(async () => {
+      if (!new RegExp(ENTRY_NAME_PATTERN).test(name))
+        throw new NetvmError('NETVM_BAD_REQUEST', `chain name "${name}": 1 to 64 letters, digits, "_", "." or "-", and not all digits`);
+      const resolved = this.resolveSteps(name, steps);
+      const cfg = this.opts.config;
+      const old = cfg.chains.find((c) => c.name === name);
+      if (old === undefined && cfg.chains.length >= Math.min(LIMITS.chains, this.region.layout.params.maxChains))
+        throw new NetvmError('NETVM_LIMIT', `at most ${LIMITS.chains} chains`);
+      const id = this.allocChainId();
+      this.writeChainRow(id, resolved);
+      const epoch = this.bumpEpoch();
+      await this.waitQuiescent(epoch);
+      if (this.stopping) throw new NetvmError('NETVM_NOT_READY', 'the manager is stopping');
+      const chain: ResolvedChain = { name, id, steps: resolved };
+      if (old !== undefined) {
+        cfg.chains[cfg.chains.indexOf(old)] = chain;
+        this.chainPackets[id] = this.chainPackets[old.id];
+      } else {
+        cfg.chains.push(chain);
+        this.chainPackets[id] = 0;
+      }
+      for (const r of cfg.rules) if (r.chainName === name) r.chain = id;
+      if (name === 'default') cfg.defaultChain = id;
+      this.classifier.setRules(cfg.rules, cfg.defaultChain);
+      if (old !== undefined) this.retireChain(old.id);
+      const names = resolved.map((st) => (st.kind === 'drop' ? 'drop' : st.name));
+      this.log.info({ chain: name, id, steps: names, replaced: old !== undefined }, old ? 'chain replaced' : 'chain added');
+      this.emitEvent({ type: old ? 'chain-replaced' : 'chain-added', chain: name, steps: names });
+      return { name, id, created: old === undefined, steps: names };
+    });
+  }
+
+  /** Removes a chain no rule uses. Removing `default` drops (and counts) unmatched packets. */
+  removeChain(name: string): Promise<{ name: string; packets: number }> {
+    return this.serial(() => {
+      const cfg = this.opts.config;
+      const old = cfg.chains.find((c) => c.name === name);
+      if (old === undefined)
+        throw new NetvmError('NETVM_UNKNOWN_CHAIN', `no chain "${name}" (chains: ${cfg.chains.map((c) => c.name).join(', ') || 'none'})`);
+      const ids = this.ensureRuleIds();
+      const users = cfg.rules.flatMap((r, i) => (r.chainName === name ? [ids[i]] : []));
+      if (users.length > 0)
+        throw new NetvmError(
+          'NETVM_CONFLICT',
+          `chain "${name}" is used by rule${users.length > 1 ? 's' : ''} ${users.join(', ')}; remove ${users.length > 1 ? 'them' : 'it'} first`,
+        );
+      cfg.chains = cfg.chains.filter((c) => c !== old);
+      if (name === 'default') cfg.defaultChain = -1;
+      this.classifier.setRules(cfg.rules, cfg.defaultChain);
+      this.retireChain(old.id);
+      this.log.info({ chain: name }, 'chain removed');
+      this.emitEvent({ type: 'chain-removed', chain: name });
+      return { name, packets: this.chainPackets[old.id] };
+    });
+  }
+
+  private resolveSteps(chain: string, steps: readonly string[]): ResolvedStep[] {
+    if (!Array.isArray(steps) || steps.length < 1 || steps.length > LIMITS.steps)
+      throw new NetvmError('NETVM_BAD_REQUEST', `chains.${chain}: 1 to ${LIMITS.steps} steps (got ${steps?.length ?? 0})`);
+    const out: ResolvedStep[] = [];
+    const valid = [...this.services.map((s) => s.name), ...this.ports.filter((p) => p.output).map((p) => p.name), 'drop'];
+    steps.forEach((st, i) => {
+      const at = `chains.${chain}[${i}]`;
+      const prev = out[out.length - 1];
+      if (prev !== undefined && prev.kind !== 'service')
+        throw new NetvmError(
+          'NETVM_BAD_REQUEST',
+          `${at}: unreachable: the step before (${prev.kind === 'drop' ? 'drop' : `port ${prev.name}`}) ends the chain`,
+        );
+      const svc = this.services.find((s) => s.name === st);
+      const port = this.ports.find((p) => p.name === st);
+      if (st === 'drop') out.push({ kind: 'drop' });
+      else if (svc !== undefined) out.push({ kind: 'service', service: svc.id, name: st });
+      else if (port !== undefined && port.output) out.push({ kind: 'port', port: port.id, name: st });
+      else if (port !== undefined) throw new NetvmError('NETVM_BAD_REQUEST', `${at}: port "${st}" cannot be a step: it does not transmit`);
+      else throw new NetvmError('NETVM_BAD_REQUEST', `${at}: unknown step "${String(st)}" (valid: ${valid.join(', ')})`);
+    });
+    return out;
+  }
+
+  private writeChainRow(id: number, steps: readonly ResolvedStep[]): void {
+    const { i32, layout } = this.region;
+    i32.fill(0, chainStepI32(layout, id, 0), chainStepI32(layout, id + 1, 0));
+    steps.forEach((st, k) => {
+      i32[chainStepI32(layout, id, k)] =
+        st.kind === 'service' ? (STEP_SERVICE << 24) | st.service : st.kind === 'port' ? (STEP_PORT << 24) | st.port : STEP_DROP << 24;
+    });
+  }
+
+  private retireChain(id: number): void {
+    const epoch = this.bumpEpoch();
+    this.retiredChains.push({ id, epoch, since: performance.now() });
+  }
+
+  /** A chain id no packet carries: one never used, else the oldest retired one that is safe. */
+  private allocChainId(): number {
+    const max = Math.min(this.region.layout.params.maxChains, this.chainPackets.length);
+    const busy = new Set([...this.opts.config.chains.map((c) => c.id), ...this.retiredChains.map((r) => r.id)]);
+    for (let id = 0; id < max; id++) if (!busy.has(id)) return id;
+    for (let k = 0; k < this.retiredChains.length; k++) {
+      const r = this.retiredChains[k];
+      if (!this.chainIdUnused(r)) continue;
+      this.retiredChains.splice(k, 1);
+      return r.id;
+    }
+    throw new NetvmError('NETVM_LIMIT', `all ${max} chain ids are in use or still carried by packets in flight; retry in a second`);
+  }
+
+  /**
+   * A retired id can be reused when every process has seen its retirement, a second has
+   * passed (packets cross a chain in microseconds), the manager holds no packet and no NF
+   * ring holds a packet that carries it.
+   */
+  private chainIdUnused(r: { id: number; epoch: number; since: number }): boolean {
+    if (performance.now() - r.since < 1000 || this.router.held > 0 || !this.reclaimer.quiescent(0, r.epoch)) return false;
+    const { i32, layout } = this.region;
+    let found = false;
+    for (let slot = 1; slot < layout.params.maxSlots && !found; slot++) {
+      new Ring(i32, layout, nfRingId(slot), 0).forEachQueued((d) => {
+        if (i32[(bufferOffset(layout, d) >> 2) + M_CHAIN] === r.id) found = true;
+      });
+    }
+    return !found;
+  }
+
+  /** Waits (at most 2 s) until every active process has refreshed past `epoch`. */
+  private async waitQuiescent(epoch: number): Promise<boolean> {
+    const deadline = performance.now() + 2000;
+    while (!this.reclaimer.quiescent(0, epoch)) {
+      if (performance.now() > deadline || this.stopping) {
+        this.log.warn({ epoch }, 'an NF did not refresh its tables within 2 s; applying the change anyway');
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return true;
+  }
+
+  // -------- rules
+
+  private ensureRuleIds(): number[] {
+    if (this.ruleIds === null) {
+      this.ruleIds = this.opts.config.rules.map((_, i) => i + 1);
+      this.nextRuleId = this.ruleIds.length + 1;
+    }
+    return this.ruleIds;
+  }
+
+  /** The rules in evaluation order, with their stable ids. */
+  ruleList(): { id: number; rule: ResolvedRule }[] {
+    const ids = this.ensureRuleIds();
+    return this.opts.config.rules.map((rule, i) => ({ id: ids[i], rule }));
+  }
+
+  /**
+   * Inserts a rule at `position` (default: last). The classifier's flow table is emptied, so
+   * flows already classified are matched again against the new rules.
+   */
+  addRule(rule: { match: ResolvedRule['match']; chainName: string }, position?: number): Promise<{ id: number; position: number }> {
+    return this.serial(() => {
+      const cfg = this.opts.config;
+      const chain = cfg.chains.find((c) => c.name === rule.chainName);
+      if (chain === undefined)
+        throw new NetvmError(
+          'NETVM_BAD_REQUEST',
+          `chain: unknown chain "${rule.chainName}" (chains: ${cfg.chains.map((c) => c.name).join(', ') || 'none'})`,
+        );
+      if (cfg.rules.length >= 1024) throw new NetvmError('NETVM_LIMIT', 'at most 1024 rules');
+      const pos = position ?? cfg.rules.length;
+      if (!Number.isInteger(pos) || pos < 0 || pos > cfg.rules.length)
+        throw new NetvmError('NETVM_BAD_REQUEST', `position must be 0..${cfg.rules.length} (got ${pos})`);
+      const ids = this.ensureRuleIds();
+      const id = this.nextRuleId++;
+      cfg.rules.splice(pos, 0, { match: rule.match, chain: chain.id, chainName: chain.name });
+      ids.splice(pos, 0, id);
+      this.classifier.setRules(cfg.rules, cfg.defaultChain);
+      this.log.info({ rule: id, position: pos, chain: chain.name }, 'rule added');
+      this.emitEvent({ type: 'rule-added', rule: id, position: pos, chain: chain.name });
+      return { id, position: pos };
+    });
+  }
+
+  removeRule(id: number): Promise<{ id: number }> {
+    return this.serial(() => {
+      const ids = this.ensureRuleIds();
+      const i = ids.indexOf(id);
+      if (i < 0) throw new NetvmError('NETVM_UNKNOWN_RULE', `no rule ${id} (rules: ${ids.join(', ') || 'none'})`);
+      const cfg = this.opts.config;
+      cfg.rules.splice(i, 1);
+      ids.splice(i, 1);
+      this.classifier.setRules(cfg.rules, cfg.defaultChain);
+      this.log.info({ rule: id }, 'rule removed');
+      this.emitEvent({ type: 'rule-removed', rule: id });
+      return { id };
+    });
   }
 }
 

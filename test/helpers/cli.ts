@@ -30,7 +30,14 @@ export interface CliProcess {
 export function startCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): CliProcess {
   const child = spawn(process.execPath, [netvmBin, ...args], {
     cwd: opts.cwd ?? repoRoot,
-    env: { ...process.env, NETVM_LOG_LEVEL: process.env.NETVM_LOG_LEVEL ?? 'info', ...opts.env },
+    // Managers started by tests take an ephemeral API port (tests find it through the API
+    // file), so concurrent runs never compete for the default 7780.
+    env: {
+      ...process.env,
+      NETVM_LOG_LEVEL: process.env.NETVM_LOG_LEVEL ?? 'info',
+      NETVM_API: process.env.NETVM_API ?? '127.0.0.1:0',
+      ...opts.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
