@@ -30,6 +30,8 @@ export interface ResolvedService {
   instances: number;
   mode: 'shared' | 'poll';
   args: Record<string, unknown>;
+  /** Present for `trust: untrusted` (docs/untrusted-nfs.md): the NF gets copies, never the region. */
+  untrusted?: { timeoutMs: number; exchangeSlots: number };
 }
 
 export type ResolvedStep =

@@ -9,6 +9,8 @@ export interface RegisterRequest {
   mode: 'shared' | 'poll';
   /** Args given on the NF's command line; the service's config args are used otherwise. */
   args?: Record<string, unknown>;
+  /** 'untrusted': the NF will not map the region; the manager gives it an exchange area. */
+  trust?: 'trusted' | 'untrusted';
 }
 
 export interface RegisterReply {
@@ -21,6 +23,8 @@ export interface RegisterReply {
   services: Record<string, number>;
   ports: Record<string, number>;
   batch: number;
+  /** Untrusted NFs: the exchange file to map instead of the region (src/core/exchange.ts). */
+  exchange?: string;
 }
 
 export type ManagerToNf =

@@ -39,6 +39,8 @@ export interface RunOptions {
   args?: Record<string, unknown>;
   /** Where the NF came from, for the manager's logs. */
   nfLabel: string;
+  /** Run without mapping the region (untrusted-runtime.ts). */
+  untrusted?: boolean;
 }
 
 /** Empty polls before a shared-mode NF goes to sleep (about 20-50 µs of spinning). */
@@ -48,7 +50,7 @@ const SLEEP_MS = 50;
 /** Longest stretch of packet work before returning to the event loop. */
 const SLICE_MS = 5;
 
-function connect(path: string): Promise<net.Socket> {
+export function connect(path: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.createConnection(path);
     s.once('connect', () => resolve(s));
@@ -65,6 +67,8 @@ function connect(path: string): Promise<net.Socket> {
 }
 
 export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<void> {
+  // An untrusted NF never maps the region: another loop over its exchange area.
+  if (opts.untrusted === true) return (await import('./untrusted-runtime.js')).runUntrustedNF(def, opts);
   const sock = await connect(controlSocketPath(opts.name));
   const pending: ManagerToNf[] = [];
   let waiter: ((m: ManagerToNf) => void) | null = null;
