@@ -336,7 +336,7 @@ function buildSchema(): JsonSchema {
             type: 'integer',
             minimum: 1,
             maximum: 60000,
-            default: 100,
+            default: 1000,
             description: 'Untrusted NFs: longest time an instance may keep a packet before it is dropped and counted.',
           },
           exchangeSlots: {

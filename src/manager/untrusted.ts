@@ -76,7 +76,7 @@ export interface UntrustedOptions {
   exchangeSlots: number;
 }
 
-export const UNTRUSTED_DEFAULTS: UntrustedOptions = { timeoutMs: 100, exchangeSlots: 256 };
+export const UNTRUSTED_DEFAULTS: UntrustedOptions = { timeoutMs: 1000, exchangeSlots: 256 };
 
 /** An untrusted instance's counters (in `netvm stats` under `untrusted`). */
 export interface UntrustedStats {
@@ -103,7 +103,7 @@ export interface UntrustedStats {
   droppedTooLong: number;
   /** Packets with the NF when it went away. */
   droppedNfGone: number;
-  /** Times the NF's ring index was impossible (forged). */
+  /** Looks at the NF's ring index that found it impossible (forged); counts every look. */
   badRingIndex: number;
   /** Right now: packets with the NF, and overdue slots not given back. */
   outstanding: number;
@@ -177,6 +177,7 @@ export class UntrustedProxy {
   private polls = 0;
   private closed = false;
   private reportedRejects = 0;
+  private reportedAt = -Infinity;
   private readonly c = {
     given: 0,
     returned: 0,
@@ -259,7 +260,7 @@ export class UntrustedProxy {
     work += this.give(now);
     if (this.c.outstanding > 0 && now - this.lastScan >= this.scanEveryMs) this.expire(now);
     if (this.nDrops > 0) this.freeDrops();
-    if ((++this.polls & 1023) === 0) this.report();
+    if ((++this.polls & 1023) === 0) this.report(now);
     return work;
   }
 
@@ -448,12 +449,14 @@ export class UntrustedProxy {
     void XF_BATCHES; // the proxy counts batches itself
   }
 
-  private report(): void {
+  /** Its own counters into the slot; a warning (at most one a second) when it misbehaves. */
+  private report(now: number): void {
     this.syncNfCounters();
     const c = this.c;
     const rejects = c.rejectedSlot + c.rejectedLength + c.rejectedAction + c.rejectedDest + this.badRingIndex + c.timedOut;
-    if (rejects > this.reportedRejects) {
+    if (rejects > this.reportedRejects && now - this.reportedAt >= 1000) {
       this.reportedRejects = rejects;
+      this.reportedAt = now;
       this.host.log('warn', { slot: this.slot, ...this.stats() }, 'untrusted NF: results rejected or overdue');
     }
   }
