@@ -50,7 +50,11 @@ test('exchange ring: in order across wrap-around, bounded by its capacity', () =
     let next = 0;
     let want = 0;
     for (let round = 0; round < 50; round++) {
-      const put = prod.enqueue(src.map((_, i) => (next + i) % 1000), 0, 5);
+      const put = prod.enqueue(
+        src.map((_, i) => (next + i) % 1000),
+        0,
+        5,
+      );
       next += put;
       const got = cons.dequeue(dst, 0, 3);
       for (let k = 0; k < got; k++) assert.equal(dst[k], want++ % 1000);
