@@ -8,6 +8,8 @@
 // manager's own clock (uptimeSeconds), after a warm-up; never from a timed test.
 // Options: --nfs 1,2,3,5  --modes shared,poll  --seconds 3  --warmup 1.5  --flows 1024
 //          --repeat 2 (C and netvm alternate this many times per point; the best of each counts)
+//          --trust trusted,untrusted (untrusted: the NFs run with `trust: untrusted`, getting
+//          checked copies instead of the region — docs/untrusted-nfs.md; default trusted)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '1.5' },
     flows: { type: 'string', default: '1024' },
     repeat: { type: 'string', default: '2' },
+    trust: { type: 'string', default: 'trusted' },
   },
 });
 const nfList = String(values.nfs).split(',').map(Number);
@@ -37,6 +40,8 @@ const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 const flows = Number(values.flows);
 const repeat = Math.max(1, Number(values.repeat));
+const trusts = String(values.trust).split(',') as Array<'trusted' | 'untrusted'>;
+for (const t of trusts) if (t !== 'trusted' && t !== 'untrusted') throw new Error(`--trust: trusted or untrusted, not ${t}`);
 
 interface Stats {
   uptimeSeconds: number;
@@ -52,16 +57,16 @@ function stats(name: string): Stats {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function runNetvm(k: number, mode: 'shared' | 'poll'): Promise<number> {
+async function runNetvm(k: number, mode: 'shared' | 'poll', trust: 'trusted' | 'untrusted'): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netvm-bench-'));
-  const services = Array.from({ length: k }, (_, i) => `  nf${i + 1}: { nf: forward, mode: ${mode} }`).join('\n');
+  const services = Array.from({ length: k }, (_, i) => `  nf${i + 1}: { nf: forward, mode: ${mode}, trust: ${trust} }`).join('\n');
   const chain = [...Array.from({ length: k }, (_, i) => `nf${i + 1}`), 'sink'].join(', ');
   const cfg = path.join(dir, 'bench.yaml');
   fs.writeFileSync(
     cfg,
     `ports:\n  gen:  { driver: generator, size: 64, flows: ${flows} }\n  sink: { driver: sink, latency: false }\nservices:\n${services}\nchains:\n  default: [${chain}]\n`,
   );
-  const name = `bench-${process.pid}-${k}-${mode}`;
+  const name = `bench-${process.pid}-${k}-${mode}-${trust[0]}`;
   const child = spawn(process.execPath, [bin, 'start', '--config', cfg, '--name', name, '--quiet'], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, NETVM_LOG_LEVEL: 'warn' },
@@ -97,6 +102,7 @@ async function runNetvm(k: number, mode: 'shared' | 'poll'): Promise<number> {
 interface Result {
   nfs: number;
   mode: 'shared' | 'poll';
+  trust: 'trusted' | 'untrusted';
   mpps: number;
   cMpps: number;
   ratio: number;
@@ -116,23 +122,28 @@ async function main(): Promise<void> {
       // keeping the best of each: on a shared, noisy machine the best run is the one least
       // disturbed by other load, for both.
       let cBest = 0;
-      let mpps = 0;
+      const mpps = trusts.map(() => 0);
       for (let rep = 0; rep < repeat; rep++) {
         cBest = Math.max(cBest, runCRef({ nfs: k, mode, seconds, warmup }).mpps);
-        mpps = Math.max(mpps, await runNetvm(k, mode));
+        for (let t = 0; t < trusts.length; t++) mpps[t] = Math.max(mpps[t], await runNetvm(k, mode, trusts[t]));
       }
       const c = { mpps: cBest };
-      const r: Result = {
-        nfs: k,
-        mode,
-        mpps: Math.round(mpps * 1000) / 1000,
-        cMpps: Math.round(c.mpps * 1000) / 1000,
-        ratio: Math.round((mpps / c.mpps) * 1000) / 1000,
-      };
-      results.push(r);
-      log(
-        `${String(k).padEnd(5)}${mode.padEnd(8)}${r.mpps.toFixed(2).padStart(12)}${r.cMpps.toFixed(2).padStart(10)}${r.ratio.toFixed(2).padStart(8)}`,
-      );
+      trusts.forEach((trust, t) => {
+        const r: Result = {
+          nfs: k,
+          mode,
+          trust,
+          mpps: Math.round(mpps[t] * 1000) / 1000,
+          cMpps: Math.round(c.mpps * 1000) / 1000,
+          ratio: Math.round((mpps[t] / c.mpps) * 1000) / 1000,
+        };
+        results.push(r);
+        const label = trust === 'untrusted' ? `${mode}-u` : mode;
+        log(
+          `${String(k).padEnd(5)}${label.padEnd(8)}${r.mpps.toFixed(2).padStart(12)}${r.cMpps.toFixed(2).padStart(10)}${r.ratio.toFixed(2).padStart(8)}`,
+        );
+      });
+      if (trusts.length === 2 && mpps[0] > 0) log(`     ${mode}: ${trusts[1]} / ${trusts[0]} = ${(mpps[1] / mpps[0]).toFixed(2)}`);
     }
   }
   if (values.json === true) log(JSON.stringify({ results }));

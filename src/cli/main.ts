@@ -41,9 +41,10 @@ Usage:
   netvm check --config FILE | netvm config check FILE
                           validates a config and prints what it resolves to
   netvm config schema     prints the config's JSON Schema (for editors)
-  netvm nf run NF --service NAME [--name NAME] [--mode shared|poll] [--args JSON]
+  netvm nf run NF --service NAME [--name NAME] [--mode shared|poll] [--args JSON] [--untrusted]
                           runs an NF process (catalog name or a .ts/.js module path)
-                          that joins a running manager
+                          that joins a running manager; --untrusted: it never maps the
+                          shared region and gets checked copies (docs/untrusted-nfs.md)
   netvm nf catalog        the catalog NFs
   netvm stats [--name NAME] [--json] [--watch]
                           counters of a running manager (over its control socket)
@@ -255,7 +256,9 @@ function cmdCheck(argv: string[]): number {
   const out: string[] = [`${c.file ?? 'config'}: OK (name "${c.name}")`];
   for (const p of c.ports) out.push(`  port ${p.id} ${p.name}: ${p.driver}${p.input ? ' in' : ''}${p.output ? ' out' : ''}`);
   for (const s of c.services)
-    out.push(`  service ${s.id} ${s.name}: ${s.nf.kind === 'catalog' ? s.nf.name : s.nf.path} x${s.instances} (${s.mode})`);
+    out.push(
+      `  service ${s.id} ${s.name}: ${s.nf.kind === 'catalog' ? s.nf.name : s.nf.path} x${s.instances} (${s.mode}${s.untrusted ? `, untrusted, timeout ${s.untrusted.timeoutMs} ms, ${s.untrusted.exchangeSlots} slots` : ''})`,
+    );
   for (const ch of c.chains)
     out.push(
       `  chain ${ch.id} ${ch.name}${ch.id === c.defaultChain ? ' (default)' : ''}: ${ch.steps.map((st) => (st.kind === 'drop' ? 'drop' : st.name)).join(' -> ')}`,
@@ -318,6 +321,7 @@ async function cmdNf(argv: string[]): Promise<number> {
       name: { type: 'string' },
       mode: { type: 'string' },
       args: { type: 'string' },
+      untrusted: { type: 'boolean' },
     },
     true,
   );
@@ -353,7 +357,14 @@ async function cmdNf(argv: string[]): Promise<number> {
   const def = mod.default ?? mod.nf;
   if (!isNFDefinition(def))
     throw new NetvmError('NETVM_NF_INVALID', `${file} must \`export default defineNF({ name, process | packet, ... })\` from 'netvm'`);
-  await runNF(def, { name: (values.name as string | undefined) ?? 'netvm', service, mode, args, nfLabel: isPath ? file : spec });
+  await runNF(def, {
+    name: (values.name as string | undefined) ?? 'netvm',
+    service,
+    mode,
+    args,
+    nfLabel: isPath ? file : spec,
+    untrusted: values.untrusted === true,
+  });
   return 0;
 }
 

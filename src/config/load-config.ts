@@ -52,6 +52,9 @@ interface RawService {
   instances?: number;
   mode?: 'shared' | 'poll';
   args?: Obj;
+  trust?: 'trusted' | 'untrusted';
+  timeoutMs?: number;
+  exchangeSlots?: number;
 }
 interface RawMatch {
   inPort?: string;
@@ -494,6 +497,10 @@ export function resolveConfig(raw: unknown, opts: ResolveOptions): ResolvedConfi
       restart: d.restart as 'never' | 'on-failure',
       restartDelayMs: d.restartDelayMs as number,
     };
+    if (d.trust === 'untrusted') svc.untrusted = { timeoutMs: d.timeoutMs as number, exchangeSlots: d.exchangeSlots as number };
+    else
+      for (const k of ['timeoutMs', 'exchangeSlots'] as const)
+        if (s[k] !== undefined) warn(['services', name, k], 'applies to untrusted services only (trust: untrusted); ignored');
     services.push(svc);
     serviceByName.set(name, svc);
   }

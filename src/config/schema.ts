@@ -340,6 +340,24 @@ function buildSchema(): JsonSchema {
             description:
               'Delay before the first restart; it doubles with each consecutive failure up to 30 s and is reset once an instance has run for 30 s.',
           },
+          trust: {
+            enum: ['trusted', 'untrusted'],
+            default: 'trusted',
+            description:
+              'trusted: the NF maps the shared region (zero copy); untrusted: it never does, and gets copies of its packets that the manager checks (docs/untrusted-nfs.md).',
+          },
+          timeoutMs: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 60000,
+            default: 1000,
+            description: 'Untrusted NFs: longest time an instance may keep a packet before it is dropped and counted.',
+          },
+          exchangeSlots: {
+            enum: [64, 128, 256, 512, 1024, 2048, 4096],
+            default: 256,
+            description: 'Untrusted NFs: packets an instance may hold at once (the slots of its exchange area).',
+          },
         },
       },
       rule: {

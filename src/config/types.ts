@@ -34,6 +34,8 @@ export interface ResolvedService {
   restart: 'never' | 'on-failure';
   /** First restart delay; doubles per consecutive failure (max 30 s). */
   restartDelayMs: number;
+  /** Present for `trust: untrusted` (docs/untrusted-nfs.md): the NF gets copies, never the region. */
+  untrusted?: { timeoutMs: number; exchangeSlots: number };
 }
 
 export type ResolvedStep =

@@ -18,6 +18,7 @@ function inst(o: {
     pid: o.pid,
     nf: 'forward',
     mode: 'shared',
+    trust: 'trusted',
     state: o.state ?? 'active',
     rx: o.rx,
     tx: o.rx,

@@ -11,6 +11,8 @@ export interface RegisterRequest {
   args?: Record<string, unknown>;
   /** The manager's per-run secret (env NETVM_SECRET, or the owner-only file secretPath(name)). */
   secret?: string;
+  /** 'untrusted': the NF will not map the region; the manager gives it an exchange area. */
+  trust?: 'trusted' | 'untrusted';
 }
 
 export interface RegisterReply {
@@ -28,6 +30,8 @@ export interface RegisterReply {
    * (router.ts): short with live inputs, long when every input can wait (lossless).
    */
   waitMs?: number;
+  /** Untrusted NFs: the exchange file to map instead of the region (src/core/exchange.ts). */
+  exchange?: string;
 }
 
 export type ManagerToNf =

@@ -315,3 +315,12 @@ export function ringOccupancy(i32: Int32Array, layout: Layout, ringId: number): 
   const b = layout.ringOffsets[ringId] >> 2;
   return (Atomics.load(i32, b + R_PROD_TAIL) - Atomics.load(i32, b + R_CONS_TAIL)) | 0;
 }
+
+/**
+ * Points a ring's consumer sleep word somewhere else (i32 index in the region). The manager
+ * does this for the ring of an untrusted NF's slot: the manager consumes that ring on the NF's
+ * behalf, so producers must wake the manager, not the slot.
+ */
+export function setRingWaiter(i32: Int32Array, layout: Layout, ringId: number, waiterI32: number): void {
+  Atomics.store(i32, (layout.ringOffsets[ringId] >> 2) + R_WAITER, waiterI32);
+}

@@ -82,6 +82,7 @@ import { snapshot } from './stats.js';
 import type { ResolvedChain, ResolvedConfig, ResolvedRule, ResolvedStep } from '../config/types.js';
 import { CATALOG_NAME_RE, catalogNames } from '../config/catalog.js';
 import { ENTRY_NAME_PATTERN, LIMITS } from '../config/schema.js';
+import { UNTRUSTED_DEFAULTS, UntrustedNFs, type UntrustedOptions, type UntrustedProxy } from './untrusted.js';
 
 export interface ManagerOptions {
   config: ResolvedConfig;
@@ -109,6 +110,8 @@ interface SlotInfo {
   final?: Record<string, number>;
   /** Stopped on request (control API): leaving is not a death. */
   stopRequested?: boolean;
+  /** An untrusted instance: the proxy that acts in its slot (docs/untrusted-nfs.md). */
+  untrusted?: UntrustedProxy;
 }
 
 /** How long the manager holds packets for a full ring when an input is live (router.ts). */
@@ -131,6 +134,8 @@ interface ServiceInfo {
   nf: string;
   mode: 'shared' | 'poll';
   args: Record<string, unknown>;
+  /** `trust: untrusted` in the config: its NFs must run untrusted. */
+  untrusted?: UntrustedOptions;
   configured: number;
   /** Active instance slots, in join order. */
   slots: number[];
@@ -178,6 +183,7 @@ export class Manager {
   private classifier!: Classifier;
   private reclaimer!: Reclaimer;
   private sleeper!: Sleeper;
+  private untrusted!: UntrustedNFs;
   private server: net.Server | null = null;
   private socketPath = '';
   readonly ports: PortRuntime[] = [];
@@ -264,6 +270,15 @@ export class Manager {
     this.sleeper = new Sleeper(i32, layout, 0);
     Atomics.store(i32, (slotOffset(layout, 0) >> 2) + S_STATE, SLOT_ACTIVE);
     i32[(slotOffset(layout, 0) >> 2) + S_PID] = process.pid;
+    this.untrusted = new UntrustedNFs({
+      region: this.region,
+      name: cfg.name,
+      batch: this.batch,
+      isService: (id) => id >= 0 && id < this.services.length,
+      isOutputPort: (id) => id >= 0 && id < this.ports.length && this.ports[id].output,
+      onStuck: () => this.repairStuck(),
+      log: (level, fields, msg) => this.log[level](fields, msg),
+    });
 
     for (const s of cfg.services) {
       this.services.push({
@@ -272,6 +287,7 @@ export class Manager {
         nf: s.nf.kind === 'catalog' ? s.nf.name : s.nf.path,
         mode: s.mode,
         args: s.args,
+        untrusted: s.untrusted,
         configured: s.instances,
         slots: [],
         departed: {},
@@ -358,6 +374,7 @@ export class Manager {
 
   private launch(s: ServiceInfo): ChildProcess {
     const args = [this.opts.cliPath, 'nf', 'run', s.nf, '--service', s.name, '--name', this.opts.config.name, '--mode', s.mode];
+    if (s.untrusted) args.push('--untrusted');
     // NETVM_NF_EXEC_ARGV passes Node options to NF processes (e.g. "--cpu-prof" to profile).
     const execArgv = (process.env.NETVM_NF_EXEC_ARGV ?? '').split(' ').filter((x) => x.length > 0);
     const child = spawn(process.execPath, [...execArgv, ...args], {
@@ -500,6 +517,7 @@ export class Manager {
               ports: Object.fromEntries(this.ports.map((p) => [p.name, p.id])),
               batch: this.batch,
               waitMs: this.router.waitMs === Infinity ? NF_WAIT_LOSSLESS_MS : NF_WAIT_LIVE_MS,
+              ...(info.untrusted ? { exchange: info.untrusted.file } : {}),
             });
             return;
           }
@@ -562,6 +580,9 @@ export class Manager {
     const used = new Set([...this.slots.values()].filter((x) => x.service === s.id && x.state !== 'dead').map((x) => x.instance));
     let instance = 1;
     while (used.has(instance)) instance++;
+    if (s.untrusted && m.trust !== 'untrusted')
+      throw new NetvmError('NETVM_REGISTER', `service ${s.name} is untrusted (trust: untrusted): run its NFs with --untrusted`);
+    const proxy = m.trust === 'untrusted' ? this.untrusted.attach(slot, s.untrusted ?? UNTRUSTED_DEFAULTS) : undefined;
     const b = slotOffset(layout, slot) >> 2;
     i32.fill(0, b, b + SLOT_BYTES / 4);
     i32[b + S_PID] = m.pid;
@@ -573,6 +594,7 @@ export class Manager {
     i32[b + S_KEY] = (Math.imul(s.id + 1, 0x01000193) ^ instance) | 0;
     Atomics.store(i32, b + S_STATE, 1);
     const info: SlotInfo = { slot, service: s.id, instance, pid: m.pid, nf: m.nf, mode: m.mode, socket, state: 'starting', counters: {} };
+    if (proxy) info.untrusted = proxy;
     this.slots.set(slot, info);
     this.log.info({ service: s.name, instance, slot, pid: m.pid, nf: m.nf }, 'NF registered');
     return info;
@@ -625,6 +647,7 @@ export class Manager {
     if (!this.stopping && info.stopRequested !== true) this.deaths++;
     const { i32, layout } = this.region;
     Atomics.store(i32, (slotOffset(layout, info.slot) >> 2) + S_STATE, SLOT_DEAD);
+    if (info.untrusted) this.untrusted.detach(info.untrusted);
     const s = this.services[info.service];
     s.slots = s.slots.filter((x) => x !== info.slot);
     this.writeService(s);
@@ -765,6 +788,7 @@ export class Manager {
         work += n;
       }
       router.flush();
+      work += this.untrusted.poll(now);
       for (let pi = 0; pi < ports.length; pi++) {
         const p = ports[pi];
         if (p.txRing === null) continue;
@@ -807,6 +831,9 @@ export class Manager {
         const due = p.driver.nextDue?.() ?? 0;
         until = Math.min(until, Math.max(0, due - performance.now()));
       }
+      // Untrusted NFs cannot wake the manager (they do not map the region): while one holds
+      // packets, come back within a millisecond to collect or expire them.
+      if (this.untrusted.busy()) until = Math.min(until, 1);
       if (until >= 1) this.sleeper.sleep(() => this.txPending(), until);
     }
     setImmediate(() => this.loop());
@@ -814,7 +841,7 @@ export class Manager {
 
   private txPending(): boolean {
     for (const p of this.ports) if (p.txRing !== null && p.txRing.count() > 0) return true;
-    return false;
+    return this.untrusted.hasWork();
   }
 
   /** Free buffers: the pool ring plus every process's pool cache. */
@@ -870,6 +897,7 @@ export class Manager {
       const deadline = performance.now() + 3000;
       // Wait for every NF to leave and its process to exit (it may still be writing files).
       while (([...this.slots.values()].some((x) => x.state !== 'dead') || this.children.size > 0) && performance.now() < deadline) {
+        this.untrusted.drainReturns();
         this.drainTx();
         await new Promise((r) => setTimeout(r, 10));
       }
@@ -884,6 +912,7 @@ export class Manager {
         if (this.reclaims.length > 0) await new Promise((r) => setTimeout(r, 10));
       }
       this.router.dropHeld();
+      this.untrusted.closeAll();
       for (const p of this.ports) {
         if (p.staged > 0) this.pool.free(p.stage, 0, p.staged);
         p.staged = 0;

@@ -3,6 +3,7 @@
 // second.
 import { NF_COUNTERS, PORT_COUNTERS, portCountersF64, S_SLEEP, slotOffset } from '../core/layout.js';
 import type { Manager } from './manager.js';
+import type { UntrustedStats } from './untrusted.js';
 
 export interface InstanceStats {
   instance: number;
@@ -24,6 +25,10 @@ export interface InstanceStats {
   ring: { occupancy: number; capacity: number };
   /** The NF's own counters (ctx.counters), as last reported over the control socket. */
   counters: Record<string, number>;
+  /** `untrusted`: the NF runs without the region (docs/untrusted-nfs.md). */
+  trust: 'trusted' | 'untrusted';
+  /** Untrusted instances: what the manager copied, accepted, rejected and timed out. */
+  untrusted?: UntrustedStats;
 }
 
 export interface StatsSnapshot {
@@ -61,6 +66,7 @@ function instanceStats(
     state: string;
     counters: Record<string, number>;
     final?: Record<string, number>;
+    untrusted?: { stats(): UntrustedStats };
   },
 ): InstanceStats {
   const c = info.final ?? m.slotCounters(slot);
@@ -90,6 +96,8 @@ function instanceStats(
     asleep: info.final === undefined && i32[(slotOffset(layout, slot) >> 2) + S_SLEEP] === 1,
     ring: { occupancy: info.final === undefined ? m.ringOccupancy(slot) : 0, capacity: layout.params.ringSize },
     counters: { ...info.counters },
+    trust: info.untrusted ? 'untrusted' : 'trusted',
+    ...(info.untrusted ? { untrusted: info.untrusted.stats() } : {}),
   };
 }
 
@@ -209,6 +217,14 @@ export function formatSummary(s: StatsSnapshot, reason: string): string {
       lines.push(
         `${pad(`${name}#${i.instance}`, 14)}${lpad(String(i.rx), 12)}${lpad(String(i.tx), 12)}${lpad(String(i.drops.action), 10)}${lpad(String(i.drops.ringFull), 10)}${lpad(String(i.drops.noRoute), 9)}${lpad(String(i.drops.invalid), 8)}${lpad(String(i.drops.handlerErrors), 7)}`,
       );
+    for (const i of sv.instances) {
+      const u = i.untrusted;
+      if (u === undefined) continue;
+      const rejected = `${u.rejectedSlot}/${u.rejectedLength}/${u.rejectedAction}/${u.rejectedDest}`;
+      lines.push(
+        `  untrusted ${name}#${i.instance}: given ${u.given}, returned ${u.returned}, rejected slot/length/action/dest ${rejected}, timed out ${u.timedOut} (late ${u.lateReturns}), dropped stalled ${u.droppedStalled}`,
+      );
+    }
     if (sv.departed.instances > 0)
       lines.push(
         `${pad(`${name} (gone x${sv.departed.instances})`, 14)}${lpad(String(sv.departed.rx), 12)}${lpad(String(sv.departed.tx), 12)}`,

@@ -48,7 +48,8 @@ export class Packet {
   /** Byte offset of the buffer (its metadata). */
   private base = 0;
 
-  constructor(u8: Uint8Array, i32: Int32Array, layout: Layout, names: NameTable) {
+  /** `layout` places buffers: the region's, or an untrusted NF's exchange area (slots as buffers). */
+  constructor(u8: Uint8Array, i32: Int32Array, layout: Pick<Layout, 'segmentOffsets' | 'bufShift'>, names: NameTable) {
     this.u8 = u8;
     this.i32 = i32;
     this.segBase = Int32Array.from(layout.segmentOffsets);

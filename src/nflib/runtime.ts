@@ -41,6 +41,8 @@ export interface RunOptions {
   args?: Record<string, unknown>;
   /** Where the NF came from, for the manager's logs. */
   nfLabel: string;
+  /** Run without mapping the region (untrusted-runtime.ts). */
+  untrusted?: boolean;
 }
 
 /** Empty polls before a shared-mode NF goes to sleep (about 20-50 µs of spinning). */
@@ -50,7 +52,7 @@ const SLEEP_MS = 50;
 /** Longest stretch of packet work before returning to the event loop. */
 const SLICE_MS = 5;
 
-function connect(path: string): Promise<net.Socket> {
+export function connect(path: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.createConnection(path);
     s.once('connect', () => resolve(s));
@@ -67,6 +69,8 @@ function connect(path: string): Promise<net.Socket> {
 }
 
 export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<void> {
+  // An untrusted NF never maps the region: another loop over its exchange area.
+  if (opts.untrusted === true) return (await import('./untrusted-runtime.js')).runUntrustedNF(def, opts);
   const sock = await connect(controlSocketPath(opts.name));
   const pending: ManagerToNf[] = [];
   let waiter: ((m: ManagerToNf) => void) | null = null;
@@ -277,7 +281,7 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
  * The manager's per-run secret: given by the manager to the NFs it launches (NETVM_SECRET),
  * read from its owner-only file by an NF started by hand (`netvm nf run`) as the same user.
  */
-function managerSecret(name: string): string | undefined {
+export function managerSecret(name: string): string | undefined {
   if (process.env.NETVM_SECRET) return process.env.NETVM_SECRET;
   try {
     return readFileSync(secretPath(name), 'utf8').trim();
