@@ -1,4 +1,5 @@
 // Drives the real `netvm` command (bin/netvm.js → dist) as a separate process, as a user would.
+import { after } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,6 +27,16 @@ export interface CliProcess {
   exited: Promise<CliResult>;
 }
 
+/**
+ * Every CLI process a test file started and that is still running. A test that fails before it
+ * stops its manager must not leave it running (the test file's process would never end): the
+ * file's root `after` hook kills what is left.
+ */
+const live = new Set<ChildProcess>();
+after(() => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
 /** Starts `netvm ...args`; collects its output. */
 export function startCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): CliProcess {
   const child = spawn(process.execPath, [netvmBin, ...args], {
@@ -40,6 +51,8 @@ export function startCli(args: string[], opts: { cwd?: string; env?: Record<stri
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(child);
+  child.on('close', () => live.delete(child));
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
