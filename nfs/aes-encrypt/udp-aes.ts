@@ -101,6 +101,14 @@ export function counterAdd(src: Uint8Array, so: number, n: number, dst: Uint8Arr
   }
 }
 
+/** dst[d, d+n) ^= ks[k, k+n), four bytes at a time (neither side is aligned). */
+function xor(dst: DataView, d: number, ks: DataView, k: number, n: number): void {
+  const words = n & ~3;
+  let b = 0;
+  for (; b < words; b += 4) dst.setInt32(d + b, dst.getInt32(d + b) ^ ks.getInt32(k + b));
+  for (; b < n; b++) dst.setUint8(d + b, dst.getUint8(d + b) ^ ks.getUint8(k + b));
+}
+
 const P_SKIP = 0;
 const P_DROP = 1;
 const P_WORK = 2;
@@ -114,6 +122,10 @@ export class UdpAes {
   readonly iv = new Uint8Array(16);
   /** The current batch's counter blocks (the keystream comes back in a separate buffer). */
   private ctr = new Uint8Array(64 * 1024);
+  private ctrDv: DataView = new DataView(this.ctr.buffer);
+  /** A DataView over the packets' region (made once per region), for 32-bit XOR and reads. */
+  private regionU8: Uint8Array | null = null;
+  private regionDv: DataView = new DataView(new ArrayBuffer(4));
   // Per packet of the batch: what to do, payload offset and length, first keystream byte.
   private kind = new Uint8Array(256);
   private pOff = new Int32Array(256);
@@ -154,6 +166,31 @@ export class UdpAes {
       const bigger = new Uint8Array(blocks * 16 * 2);
       bigger.set(this.ctr);
       this.ctr = bigger;
+      this.ctrDv = new DataView(bigger.buffer);
+    }
+  }
+
+  /**
+   * Writes n counter blocks — the 128-bit big-endian value at src[so..so+16), plus 0, 1, … —
+   * into the counter buffer at byte `at`. Adding to the low 32-bit word covers every packet
+   * unless that word wraps inside it; then the general byte-wise add takes over.
+   */
+  private counterBlocks(src: Uint8Array, so: number, at: number, n: number): void {
+    const dv = this.ctrDv;
+    const w0 = ((src[so] << 24) | (src[so + 1] << 16) | (src[so + 2] << 8) | src[so + 3]) >>> 0;
+    const w1 = ((src[so + 4] << 24) | (src[so + 5] << 16) | (src[so + 6] << 8) | src[so + 7]) >>> 0;
+    const w2 = ((src[so + 8] << 24) | (src[so + 9] << 16) | (src[so + 10] << 8) | src[so + 11]) >>> 0;
+    const w3 = ((src[so + 12] << 24) | (src[so + 13] << 16) | (src[so + 14] << 8) | src[so + 15]) >>> 0;
+    if (w3 + n - 1 > 0xffffffff) {
+      for (let b = 0; b < n; b++) counterAdd(src, so, b, this.ctr, at + (b << 4));
+      return;
+    }
+    for (let b = 0; b < n; b++) {
+      const o = at + (b << 4);
+      dv.setUint32(o, w0);
+      dv.setUint32(o + 4, w1);
+      dv.setUint32(o + 8, w2);
+      dv.setUint32(o + 12, w3 + b);
     }
   }
 
@@ -214,13 +251,12 @@ export class UdpAes {
       }
       const dataLen = enc ? len : len - 16;
       const nb = (dataLen + 15) >>> 4;
-      this.grow(n, blocks + nb);
-      const ctr = this.ctr;
-      // The packet's first counter block (its IV), then IV + 1, ...
+      this.grow(n, blocks + (nb === 0 ? 1 : nb));
+      // The packet's first counter block (its IV), then IV + 1, ... (an empty payload still
+      // gets its IV block, which goes into the packet).
       const ivSrc = enc ? this.iv : pkt.u8;
       const ivOff = enc ? 0 : p.payloadOffset;
-      for (let b = 0; b < nb; b++) counterAdd(ivSrc, ivOff, b, ctr, (blocks + b) << 4);
-      if (enc && nb === 0) counterAdd(this.iv, 0, 0, ctr, blocks << 4); // keep the IV even for an empty payload
+      this.counterBlocks(ivSrc, ivOff, blocks << 4, nb === 0 ? 1 : nb);
       kind[i] = P_WORK;
       this.pOff[i] = p.payloadOffset;
       this.pLen[i] = len;
@@ -233,6 +269,7 @@ export class UdpAes {
     }
     // Pass 2: one AES call for the whole batch's keystream.
     const ks = blocks > 0 ? this.ecb.update(this.ctr.subarray(0, blocks << 4)) : null;
+    const ksDv = ks === null ? null : new DataView(ks.buffer, ks.byteOffset, ks.byteLength);
     // Pass 3: rewrite each packet.
     for (let i = 0; i < n; i++) {
       const pkt = batch.packets[i];
@@ -240,8 +277,13 @@ export class UdpAes {
         pkt.drop();
         continue;
       }
-      if (kind[i] !== P_WORK || ks === null) continue;
+      if (kind[i] !== P_WORK || ks === null || ksDv === null) continue;
       const u8 = pkt.u8;
+      if (this.regionU8 !== u8) {
+        this.regionU8 = u8;
+        this.regionDv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+      }
+      const dv = this.regionDv;
       const p = pkt.parsed;
       const l3 = p.l3Offset;
       const l4 = p.l4Offset;
@@ -252,13 +294,12 @@ export class UdpAes {
       if (enc) {
         u8.copyWithin(po + 16, po, po + len);
         for (let b = 0; b < 16; b++) u8[po + b] = this.ctr[k0 + b];
-        const d = po + 16;
-        for (let b = 0; b < len; b++) u8[d + b] ^= ks[k0 + b];
+        xor(dv, po + 16, ksDv, k0, len);
         newPayload = len + 16;
       } else {
         const d = po + 16;
         const dataLen = len - 16;
-        for (let b = 0; b < dataLen; b++) u8[d + b] ^= ks[k0 + b];
+        xor(dv, d, ksDv, k0, dataLen);
         u8.copyWithin(po, d, d + dataLen);
         newPayload = dataLen;
       }

@@ -11,6 +11,10 @@
 // Size: bytes that occur in no pattern all behave alike, so the table has one column per
 // distinct pattern byte plus one for "any other byte" (an alphabet compression), not 256.
 //
+// The table holds each target state as its row offset (state × classes), so the inner loop
+// needs no multiplication, and a target that ends a pattern is stored negated (−offset − 1),
+// so "did a pattern end here" is a sign test on the value already loaded.
+//
 // Case-insensitive mode folds ASCII letters only (A–Z = a–z), as `grep -i` does in the C locale.
 
 /** Most table entries (states × byte classes) allowed: 16 MiB of Int32. */
@@ -23,7 +27,7 @@ export class AhoCorasick {
   readonly classOf = new Uint8Array(256);
   readonly classes: number;
   readonly states: number;
-  /** δ as states × classes. */
+  /** δ as states × classes: the target's row offset, or −offset − 1 if it ends a pattern. */
   readonly delta: Int32Array;
   /** Per state: the lowest pattern id that ends here (directly or by a suffix), or -1. */
   readonly output: Int32Array;
@@ -100,6 +104,11 @@ export class AhoCorasick {
         }
       }
     }
+    // Row offsets, negated for accepting targets (see the file comment).
+    for (let i = 0; i < delta.length; i++) {
+      const t = delta[i];
+      delta[i] = output[t] >= 0 ? -(t * classes) - 1 : t * classes;
+    }
     this.delta = delta;
     this.output = output;
     this.patternCount = patterns.length;
@@ -111,14 +120,11 @@ export class AhoCorasick {
    */
   scan(u8: Uint8Array, from: number, to: number): number {
     const delta = this.delta;
-    const output = this.output;
     const classOf = this.classOf;
-    const nc = this.classes;
-    let s = 0;
+    let row = 0;
     for (let i = from; i < to; i++) {
-      s = delta[s * nc + classOf[u8[i]]];
-      const o = output[s];
-      if (o >= 0) return o;
+      row = delta[row + classOf[u8[i]]];
+      if (row < 0) return this.output[(-row - 1) / this.classes];
     }
     return -1;
   }
