@@ -165,7 +165,12 @@ export const PORT_OPTIONS: Record<
         type: 'integer',
         minimum: 16,
         maximum: 1048576,
-        description: 'Frames in the socket rings; omit for the driver default.',
+        description: 'Frames in the socket rings; omit for the driver default (4096).',
+      },
+      ignoreOutgoing: {
+        type: 'boolean',
+        default: true,
+        description: 'Do not receive packets leaving the interface (PACKET_IGNORE_OUTGOING), so the port never sees its own transmissions.',
       },
     },
     extra: { required: ['interface'] },
