@@ -428,6 +428,13 @@ export class AfPacketPort implements PortDriver {
     return performance.now() + IDLE_POLL_MS;
   }
 
+  /** True when the kernel has handed over packets not read yet (tests and tools; not per packet). */
+  rxReady(): boolean {
+    if (this.fd < 0) return false;
+    if (this.rxLeft > 0) return true;
+    return (Atomics.load(this.r32, ((this.rxBlock * this.blockSize) >> 2) + T.BD_STATUS) & T.TP_STATUS_USER) !== 0;
+  }
+
   /** Frames still waiting in the TX ring for the kernel. */
   txQueued(): number {
     if (this.fd < 0) return 0;
