@@ -13,7 +13,7 @@ import path from 'node:path';
 import { runCli, startCli, tmpDir, uniqueName, waitFor, describeFailure, type CliProcess } from '../helpers/cli.js';
 import { readPcapFile } from '../../src/ports/pcap/pcap-format.js';
 import type { StatsSnapshot } from '../../src/manager/stats.js';
-import { alwaysCleanup, background, bench, benchScript, inNs, privilegedSkip, run, syncRun } from './sys.js';
+import { alwaysCleanup, background, bench, benchScript, inNs, privilegedSkip, run, syncRun, tryRun } from './sys.js';
 import { HTTP_FILES, UDP_ECHO, UDP_PROBE } from './hosts.js';
 
 const skip = privilegedSkip('creates network namespaces h1/h2 and veth pairs', ['ping', 'iperf3', 'curl', 'tcpdump', 'ethtool']);
@@ -21,16 +21,20 @@ const H1 = process.env.NETVM_BENCH_H1 ?? 'h1';
 const H2 = process.env.NETVM_BENCH_H2 ?? 'h2';
 const IP1 = '198.18.0.1';
 const IP2 = '198.18.0.2';
+/** An address the chain itself owns on h1's link (arp-responder). */
+const OWNED = '198.18.0.254';
+const OWNED_MAC = '02:00:5e:00:00:fe';
 
 const CONFIG = `# written by test/privileged/netns-bench.test.ts
 ports:
   h1: { driver: afpacket, interface: nv-${H1} }
   h2: { driver: afpacket, interface: nv-${H2} }
 services:
+  arp: { nf: arp-responder, args: { addresses: [{ ip: ${OWNED}, port: h1 }], mac: '${OWNED_MAC}' } }
   mon: { nf: monitor, args: { interval: 0 } }
   fwd: { nf: forward }
 chains:
-  to-h2: [mon, fwd, h2]
+  to-h2: [arp, mon, fwd, h2]
   to-h1: [mon, fwd, h1]
   mdns-drop: [drop]
 rules:
@@ -71,7 +75,7 @@ describe('netns bench: real clients through a netvm chain', { skip }, () => {
       const r = await runCli(['stats', '--name', name, '--json'], { timeoutMs: 5000 });
       if (r.code !== 0) return false;
       const s = JSON.parse(r.stdout) as StatsSnapshot;
-      return s.services.mon.instances.length === 1 && s.services.fwd.instances.length === 1;
+      return ['arp', 'mon', 'fwd'].every((x) => s.services[x].instances.length === 1);
     });
   });
 
@@ -206,6 +210,19 @@ describe('netns bench: real clients through a netvm chain', { skip }, () => {
       await inNs(H1, 'ip', ['neigh', 'del', IP2, 'dev', 'eth0']).catch(() => {});
       await inNs(H2, 'ip', ['neigh', 'del', IP1, 'dev', 'eth0']).catch(() => {});
     }
+  });
+
+  test('arp-responder: h1 resolves an address the chain owns to the configured MAC', async () => {
+    await inNs(H1, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
+    // Nothing answers pings for it, but the ping makes h1 ask who has it.
+    await tryRun('ip', ['netns', 'exec', H1, 'ping', '-c', '2', '-i', '0.2', '-W', '1', OWNED], 15_000);
+    const neigh = JSON.parse(await inNs(H1, 'ip', ['-j', 'neigh', 'show', OWNED, 'dev', 'eth0'])) as { lladdr?: string; state: string[] }[];
+    assert.equal(neigh.length, 1, JSON.stringify(neigh));
+    assert.equal(neigh[0].lladdr, OWNED_MAC, `h1's neighbour entry: ${JSON.stringify(neigh[0])}`);
+    assert.ok(!neigh[0].state.includes('FAILED') && !neigh[0].state.includes('INCOMPLETE'), JSON.stringify(neigh[0]));
+    const s = await stats();
+    const arp = s.services.arp.instances[0].counters;
+    assert.ok(arp.replies >= 1, `arp-responder counters: ${JSON.stringify(arp)}`);
   });
 
   test('netns-bench.sh down removes every namespace and veth it made', async () => {

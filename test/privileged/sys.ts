@@ -61,10 +61,18 @@ export interface Bg {
 
 export function background(ns: string | null, cmd: string, args: string[], readyRe?: RegExp, readyTimeoutMs = 10_000): Bg {
   const argv = ns === null ? [cmd, ...args] : ['ip', 'netns', 'exec', ns, cmd, ...args];
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so stopping it reaches any process it forked.
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   let exited = false;
-  const onExit = new Promise<void>((r) => child.on('close', () => ((exited = true), r())));
+  const onExit = new Promise<void>((r) => child.on('exit', () => ((exited = true), r())));
+  const group = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      // gone
+    }
+  };
   const ready = new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${argv.join(' ')} not ready in ${readyTimeoutMs} ms:\n${out}`)), readyTimeoutMs);
     const check = (): void => {
@@ -91,10 +99,13 @@ export function background(ns: string | null, cmd: string, args: string[], ready
     output: () => out,
     ready,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (!exited) child.kill(signal);
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      if (!exited) group(signal);
+      const t = setTimeout(() => group('SIGKILL'), 5000);
       await onExit;
       clearTimeout(t);
+      group('SIGKILL');
+      // Let the last output arrive.
+      await new Promise((r) => setTimeout(r, 20));
       return out;
     },
   };
