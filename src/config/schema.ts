@@ -165,7 +165,8 @@ export const PORT_OPTIONS: Record<
         type: 'integer',
         minimum: 16,
         maximum: 1048576,
-        description: 'Frames in the socket rings; omit for the driver default (4096).',
+        default: 4096,
+        description: 'Frames in the transmit ring; the receive ring holds as many bytes.',
       },
       ignoreOutgoing: {
         type: 'boolean',
