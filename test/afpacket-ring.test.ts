@@ -16,6 +16,9 @@ import * as T from '../src/ports/afpacket/tpacket.js';
 import { FakeTpacket } from './helpers/fake-tpacket.js';
 import { makeAccess, type FakePool } from './helpers/fake-pool.js';
 import { portCompliance } from './port-compliance.js';
+import { loadConfigFile } from '../src/config/load-config.js';
+import { repoRoot } from './helpers/cli.js';
+import path from 'node:path';
 
 const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
@@ -365,6 +368,31 @@ describe('afpacket port (stand-in kernel)', () => {
     await port.close();
     pool.free(d);
   });
+});
+
+test('examples/netns-bench.yaml: two afpacket ports, a chain per direction chosen by inPort', () => {
+  const c = loadConfigFile(path.join(repoRoot, 'examples', 'netns-bench.yaml'));
+  assert.deepEqual(
+    c.ports.map((p) => [p.name, p.driver, p.options.interface, p.input, p.output]),
+    [
+      ['h1', 'afpacket', 'nv-h1', true, true],
+      ['h2', 'afpacket', 'nv-h2', true, true],
+    ],
+  );
+  assert.deepEqual(
+    c.rules.map((r) => [r.match.inPort, r.chainName]),
+    [
+      [0, 'to-h2'],
+      [1, 'to-h1'],
+    ],
+  );
+  assert.deepEqual(
+    c.chains.map((ch) => ch.steps.map((st) => (st.kind === 'drop' ? 'drop' : st.name))),
+    [
+      ['mon', 'fwd', 'h2'],
+      ['mon', 'fwd', 'h1'],
+    ],
+  );
 });
 
 describe('copyBytes', () => {
