@@ -85,6 +85,8 @@ function trafgenConfig(size: number): string {
 
 interface Running {
   stop(): Promise<void>;
+  /** The forwarder's process (its CPU time, children included, is measured); none for kernel forwarders. */
+  pid?: number;
 }
 
 function spawnLogged(cmd: string, args: string[], stdin: 'ignore' | 'pipe' = 'ignore'): { child: ChildProcess; out: () => string } {
@@ -115,6 +117,27 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGINT')
   await done;
   clearTimeout(t);
   killGroup(child, 'SIGKILL');
+}
+
+const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
+
+/** CPU seconds (user + system) used so far by a process and every process below it. */
+function treeCpu(pid: number): number {
+  let ticks = 0;
+  const walk = (p: number): void => {
+    try {
+      // Fields after the command name: utime and stime are the 12th and 13th (stat(5) 14, 15).
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+      for (const t of fs.readdirSync(`/proc/${p}/task`))
+        for (const c of fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) walk(Number(c));
+    } catch {
+      // exited meanwhile
+    }
+  };
+  walk(pid);
+  return ticks / CLK_TCK;
 }
 
 const forwarders: Record<string, { available: () => string | null; start: () => Promise<Running> }> = {
@@ -149,6 +172,7 @@ rules:
         if (Date.now() > deadline) throw new Error(`netvm did not start in 30 s: ${p.out()}`);
       }
       return {
+        pid: p.child.pid,
         async stop() {
           await stopChild(p.child);
           fs.rmSync(dir, { recursive: true, force: true });
@@ -244,6 +268,7 @@ rules:
         await sleep(100);
       }
       return {
+        pid: p.child.pid,
         async stop() {
           p.child.stdin!.end('\n');
           await sleep(300);
@@ -255,18 +280,23 @@ rules:
 };
 
 /** Runs trafgen in h1 and measures what arrives in h2 (Mpps) and what trafgen sent. */
-async function measure(cfgFile: string): Promise<{ mpps: number; offered: number; note: string }> {
+async function measure(cfgFile: string, pid?: number): Promise<{ mpps: number; offered: number; cpu: number; note: string }> {
   const tg = spawnLogged('ip', ['netns', 'exec', H1, 'trafgen', '--dev', 'eth0', '--conf', cfgFile, '--cpus', '1', '-n', '0']);
   try {
     await sleep(warmup * 1000);
     if (tg.child.exitCode !== null) throw new Error(`trafgen exited: ${tg.out()}`);
     const a = counter(H2, 'rx');
     const s0 = counter(H1, 'tx');
+    const c0 = pid === undefined ? 0 : treeCpu(pid);
     await sleep(seconds * 1000);
+    const c1 = pid === undefined ? 0 : treeCpu(pid);
     const b = counter(H2, 'rx');
     const s1 = counter(H1, 'tx');
     const note = tg.child.exitCode !== null ? `trafgen stopped early: ${tg.out().trim().split('\n').pop()}` : '';
-    return { mpps: (b.n - a.n) / (b.t - a.t) / 1e3, offered: (s1.n - s0.n) / (s1.t - s0.t) / 1e3, note };
+    const mpps = (b.n - a.n) / (b.t - a.t) / 1e3;
+    // CPU the forwarder's processes got, in cores (only meaningful for netvm and testpmd:
+    // the kernel forwarders run inside trafgen's system calls).
+    return { mpps, offered: (s1.n - s0.n) / (s1.t - s0.t) / 1e3, cpu: pid === undefined ? 0 : (c1 - c0) / seconds, note };
   } finally {
     await stopChild(tg.child);
   }
@@ -278,6 +308,8 @@ interface Row {
   mpps: number | null;
   runs: number[];
   offeredMpps: number;
+  /** Per run: cores of CPU time the forwarder's own processes got (netvm, testpmd). */
+  cpu: number[];
   note?: string;
 }
 
@@ -319,7 +351,7 @@ async function main(): Promise<void> {
       const bySize = new Map<string, Row>();
       for (const n of names) {
         const why = forwarders[n].available();
-        bySize.set(n, { size, forwarder: n, mpps: null, runs: [], offeredMpps: 0, ...(why ? { note: why } : {}) });
+        bySize.set(n, { size, forwarder: n, mpps: null, runs: [], cpu: [], offeredMpps: 0, ...(why ? { note: why } : {}) });
       }
       for (let round = 0; round < repeat; round++) {
         for (const n of names) {
@@ -328,8 +360,9 @@ async function main(): Promise<void> {
           let running: Running | null = null;
           try {
             running = await forwarders[n].start();
-            const m = await measure(cfgFile);
+            const m = await measure(cfgFile, running.pid);
             row.runs.push(Math.round(m.mpps * 1e4) / 1e4);
+            row.cpu.push(Math.round(m.cpu * 100) / 100);
             row.offeredMpps = Math.max(row.offeredMpps, Math.round(m.offered * 1e4) / 1e4);
             if (m.note) row.note = m.note;
           } catch (err) {
@@ -354,6 +387,30 @@ async function main(): Promise<void> {
       const ratio = netvm !== null && r.mpps ? (netvm / r.mpps).toFixed(2) : '-';
       log(
         `${String(size).padEnd(6)}${r.forwarder.padEnd(10)}${(r.mpps === null ? 'n/a' : r.mpps.toFixed(3)).padStart(9)}${r.offeredMpps.toFixed(3).padStart(10)}${(r.forwarder === 'netvm' ? '' : ratio).padStart(10)}  ${r.runs.map((x) => x.toFixed(3)).join(' ')}${r.note ? `  (${r.note})` : ''}`,
+      );
+    }
+  }
+  // CPU per packet, for the forwarders that run as processes: what each got from the
+  // scheduler divided by what it forwarded. On a loaded machine the rates above follow the
+  // CPU share each process gets; this column does not.
+  log('');
+  log(
+    `${'size'.padEnd(6)}${'forwarder'.padEnd(10)}${'CPU us/pkt'.padStart(11)}${'cores'.padStart(7)}${'testpmd/netvm'.padStart(15)}  runs (us/pkt)`,
+  );
+  const usPerPkt = (r: Row): number[] => r.runs.map((m, i) => (m > 0 && r.cpu[i] > 0 ? r.cpu[i] / m : Infinity));
+  for (const size of sizes) {
+    const best = (name: string): number => {
+      const r = rows.find((x) => x.size === size && x.forwarder === name);
+      return r ? Math.min(...usPerPkt(r)) : Infinity;
+    };
+    for (const r of rows.filter((x) => x.size === size && x.cpu.some((c) => c > 0))) {
+      const us = usPerPkt(r);
+      const b = Math.min(...us);
+      const ratio = r.forwarder === 'netvm' && Number.isFinite(best('testpmd')) ? (best('testpmd') / b).toFixed(2) : '';
+      log(
+        `${String(size).padEnd(6)}${r.forwarder.padEnd(10)}${b.toFixed(2).padStart(11)}${Math.max(...r.cpu)
+          .toFixed(2)
+          .padStart(7)}${ratio.padStart(15)}  ${us.map((x) => x.toFixed(2)).join(' ')}`,
       );
     }
   }
