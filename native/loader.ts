@@ -4,6 +4,37 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
+/** Options of afPacketOpen; sizes in bytes, as packet_mmap.rst's tpacket_req3. */
+export interface AfPacketOpenOptions {
+  interface: string;
+  /** RX block size (a multiple of the page size); TX blocks are at least this big. */
+  blockSize: number;
+  rxBlocks: number;
+  txFrameSize: number;
+  txFrames: number;
+  /** tp_retire_blk_tov: ms after which the kernel hands over a partly filled RX block. */
+  blockTimeoutMs: number;
+  promiscuous: number;
+  qdiscBypass: number;
+  ignoreOutgoing: number;
+  /** -1: no fanout. */
+  fanoutGroup: number;
+  fanoutMode: number;
+  /** Socket send buffer (SO_SNDBUFFORCE); 0 keeps the default. */
+  sndBuf: number;
+}
+
+export interface AfPacketSocket {
+  fd: number;
+  /** The mapped rings: RX ring at 0, TX ring at rxBytes. */
+  ring: SharedArrayBuffer;
+  rxBytes: number;
+  txBytes: number;
+  txFrames: number;
+  ifindex: number;
+  mtu: number;
+}
+
 export interface NativeBinding {
   /** mmap a file MAP_SHARED as a SharedArrayBuffer; create=true makes it (O_EXCL, 0600). */
   mapFile(file: string, size: number, create: boolean, hugePages: boolean): SharedArrayBuffer;
@@ -15,6 +46,14 @@ export interface NativeBinding {
   setThreadName(name: string): boolean;
   /** sched_yield(2): give the core to another process (slow paths only). */
   schedYield(): void;
+  /** Opens an AF_PACKET socket on an interface with TPACKET_V3 RX and TX rings, mapped. */
+  afPacketOpen(opts: AfPacketOpenOptions): AfPacketSocket;
+  /** send(fd, NULL, 0, MSG_DONTWAIT): transmits the TX ring's requested frames; bytes or -errno. */
+  afPacketKick(fd: number): number;
+  /** [packets, drops, freezeQueueCount] since the last call (PACKET_STATISTICS), interface flags (-1: gone). */
+  afPacketStats(fd: number, ifname: string): [number, number, number, number];
+  /** Closes the socket and releases the ring memory (the buffer stays readable, zeroed). */
+  afPacketClose(fd: number, ring: SharedArrayBuffer): boolean;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

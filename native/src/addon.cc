@@ -1,7 +1,7 @@
 // netvm native addon: system calls only.
 //
 // Everything here is a thin wrapper over one Linux system call (open/ftruncate/mmap,
-// futex, prctl). No packet logic lives here; the data path never calls into this file per
+// futex, prctl, and the AF_PACKET socket calls of the afpacket port). No packet logic lives here; the data path never calls into this file per
 // packet. We use V8's API directly (not N-API) because N-API cannot create a
 // SharedArrayBuffer over foreign memory, and only a SharedArrayBuffer lets `Atomics` work on
 // the mapped region (V8 BackingStore, see v8.h `SharedArrayBuffer::New(isolate, store)`).
@@ -12,8 +12,14 @@
 #include <cstring>
 #include <string>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -31,6 +37,7 @@ using v8::Exception;
 using v8::FunctionCallbackInfo;
 using v8::Isolate;
 using v8::Local;
+using v8::Array;
 using v8::Number;
 using v8::Object;
 using v8::SharedArrayBuffer;
@@ -166,12 +173,218 @@ static void SetThreadName(const FunctionCallbackInfo<Value>& args) {
 // scheduler preempted mid-publish (lock-holder preemption on an oversubscribed machine).
 static void SchedYield(const FunctionCallbackInfo<Value>& args) { sched_yield(); }
 
+// ------------------------------------------------------------------ AF_PACKET (PACKET_MMAP)
+//
+// The afpacket port (src/ports/afpacket/) keeps all ring logic in TypeScript: these calls
+// only open and configure the socket, map its rings, kick transmission and read counters,
+// following Documentation/networking/packet_mmap.rst ("TPACKET_V3", "Mapping and use of the
+// circular buffer", "PACKET_QDISC_BYPASS", "AF_PACKET fanout mode").
+
+static double NumProp(Isolate* isolate, Local<Object> o, const char* key, double dflt) {
+  Local<Context> ctx = isolate->GetCurrentContext();
+  Local<Value> v;
+  if (!o->Get(ctx, String::NewFromUtf8(isolate, key).ToLocalChecked()).ToLocal(&v) || v->IsUndefined()) return dflt;
+  return v->NumberValue(ctx).FromMaybe(dflt);
+}
+
+static void SetNum(Isolate* isolate, Local<Object> o, const char* key, double v) {
+  o->Set(isolate->GetCurrentContext(), String::NewFromUtf8(isolate, key).ToLocalChecked(), Number::New(isolate, v)).Check();
+}
+
+// afPacketOpen({ interface, blockSize, rxBlocks, txFrameSize, txFrames, blockTimeoutMs,
+//   promiscuous, qdiscBypass, ignoreOutgoing, fanoutGroup, fanoutMode, sndBuf })
+//   -> { fd, ring: SharedArrayBuffer (RX ring, then TX ring), rxBytes, txBytes, ifindex, mtu }
+// Steps as in packet_mmap.rst: socket, PACKET_VERSION, RX/TX rings, mmap, bind, then
+// membership and fanout (a socket must be bound before it joins a fanout group).
+static void AfPacketOpen(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (!args[0]->IsObject()) {
+    isolate->ThrowException(Exception::TypeError(String::NewFromUtf8Literal(isolate, "afPacketOpen: options object expected")));
+    return;
+  }
+  Local<Object> o = args[0].As<Object>();
+  Local<Value> ifv;
+  if (!o->Get(isolate->GetCurrentContext(), String::NewFromUtf8Literal(isolate, "interface")).ToLocal(&ifv)) return;
+  String::Utf8Value ifnameV(isolate, ifv);
+  std::string ifname(*ifnameV ? *ifnameV : "");
+  unsigned blockSize = static_cast<unsigned>(NumProp(isolate, o, "blockSize", 1 << 16));
+  unsigned rxBlocks = static_cast<unsigned>(NumProp(isolate, o, "rxBlocks", 64));
+  unsigned txFrameSize = static_cast<unsigned>(NumProp(isolate, o, "txFrameSize", 2048));
+  unsigned txFrames = static_cast<unsigned>(NumProp(isolate, o, "txFrames", 1024));
+  unsigned tov = static_cast<unsigned>(NumProp(isolate, o, "blockTimeoutMs", 1));
+  bool promisc = NumProp(isolate, o, "promiscuous", 0) != 0;
+  bool bypass = NumProp(isolate, o, "qdiscBypass", 0) != 0;
+  bool ignoreOut = NumProp(isolate, o, "ignoreOutgoing", 1) != 0;
+  int fanoutGroup = static_cast<int>(NumProp(isolate, o, "fanoutGroup", -1));
+  int fanoutMode = static_cast<int>(NumProp(isolate, o, "fanoutMode", PACKET_FANOUT_HASH));
+  int sndBuf = static_cast<int>(NumProp(isolate, o, "sndBuf", 0));
+
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ) return ThrowErrno(isolate, "if_nametoindex", ENODEV, ifname);
+  // Resolved before socket(): a missing interface is reported as such even without privileges.
+  unsigned ifindex = if_nametoindex(ifname.c_str());
+  if (ifindex == 0) return ThrowErrno(isolate, "if_nametoindex", errno == 0 ? ENODEV : errno, ifname);
+  // Protocol 0: the socket receives nothing until bind() names the interface and ETH_P_ALL.
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(isolate, "socket(AF_PACKET)", errno, ifname);
+  auto fail = [&](const char* what) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(isolate, what, err, ifname);
+  };
+  int v = TPACKET_V3;
+  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) != 0) return fail("setsockopt(PACKET_VERSION)");
+  // PACKET_LOSS: a frame the kernel cannot send is skipped instead of stopping the TX ring.
+  v = 1;
+  if (setsockopt(fd, SOL_PACKET, PACKET_LOSS, &v, sizeof v) != 0) return fail("setsockopt(PACKET_LOSS)");
+  // PACKET_TX_HAS_OFF: tp_mac gives each TX frame's data offset, so TypeScript can keep the
+  // pool buffer's 4-byte alignment and copy by words.
+  if (setsockopt(fd, SOL_PACKET, PACKET_TX_HAS_OFF, &v, sizeof v) != 0) return fail("setsockopt(PACKET_TX_HAS_OFF)");
+  if (bypass && setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &v, sizeof v) != 0) return fail("setsockopt(PACKET_QDISC_BYPASS)");
+  if (ignoreOut && setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &v, sizeof v) != 0)
+    return fail("setsockopt(PACKET_IGNORE_OUTGOING)");
+  if (sndBuf > 0) {
+    // Frames sent from the TX ring are charged to the socket's send buffer until the device
+    // frees them; a small one makes send() return EAGAIN with frames still queued.
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndBuf, sizeof sndBuf) != 0)
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndBuf, sizeof sndBuf);
+  }
+  struct tpacket_req3 rx;
+  memset(&rx, 0, sizeof rx);
+  rx.tp_block_size = blockSize;
+  rx.tp_block_nr = rxBlocks;
+  rx.tp_frame_size = txFrameSize;  // V3 RX ignores frames, but the sizes must be consistent
+  rx.tp_frame_nr = (blockSize / txFrameSize) * rxBlocks;
+  rx.tp_retire_blk_tov = tov;
+  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &rx, sizeof rx) != 0) return fail("setsockopt(PACKET_RX_RING)");
+  struct tpacket_req3 tx;
+  memset(&tx, 0, sizeof tx);  // TX in V3: fixed frames; block timeout, priv and features must be 0
+  unsigned txBlockSize = blockSize > txFrameSize ? blockSize : txFrameSize;
+  tx.tp_block_size = txBlockSize;
+  tx.tp_frame_size = txFrameSize;
+  tx.tp_block_nr = (txFrames * txFrameSize + txBlockSize - 1) / txBlockSize;
+  tx.tp_frame_nr = tx.tp_block_nr * (txBlockSize / txFrameSize);
+  if (setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &tx, sizeof tx) != 0) return fail("setsockopt(PACKET_TX_RING)");
+  size_t rxBytes = static_cast<size_t>(rx.tp_block_size) * rx.tp_block_nr;
+  size_t txBytes = static_cast<size_t>(tx.tp_block_size) * tx.tp_block_nr;
+  void* addr = mmap(nullptr, rxBytes + txBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (addr == MAP_FAILED) return fail("mmap(PACKET_MMAP rings)");
+  struct sockaddr_ll ll;
+  memset(&ll, 0, sizeof ll);
+  ll.sll_family = AF_PACKET;
+  ll.sll_protocol = htons(ETH_P_ALL);
+  ll.sll_ifindex = static_cast<int>(ifindex);
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&ll), sizeof ll) != 0) {
+    int err = errno;
+    munmap(addr, rxBytes + txBytes);
+    errno = err;
+    return fail("bind");
+  }
+  if (promisc) {
+    // A membership, not IFF_PROMISC: the kernel drops it when the socket closes.
+    struct packet_mreq mr;
+    memset(&mr, 0, sizeof mr);
+    mr.mr_ifindex = static_cast<int>(ifindex);
+    mr.mr_type = PACKET_MR_PROMISC;
+    if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) != 0) {
+      int err = errno;
+      munmap(addr, rxBytes + txBytes);
+      errno = err;
+      return fail("setsockopt(PACKET_ADD_MEMBERSHIP)");
+    }
+  }
+  if (fanoutGroup >= 0) {
+    int arg = (fanoutGroup & 0xffff) | (fanoutMode << 16);
+    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0) {
+      int err = errno;
+      munmap(addr, rxBytes + txBytes);
+      errno = err;
+      return fail("setsockopt(PACKET_FANOUT)");
+    }
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, ifname.c_str(), ifname.size());
+  int mtu = ioctl(fd, SIOCGIFMTU, &ifr) == 0 ? ifr.ifr_mtu : 1500;
+
+  std::unique_ptr<BackingStore> store = SharedArrayBuffer::NewBackingStore(addr, rxBytes + txBytes, Unmap, nullptr);
+  Local<Object> out = Object::New(isolate);
+  SetNum(isolate, out, "fd", fd);
+  out->Set(isolate->GetCurrentContext(), String::NewFromUtf8Literal(isolate, "ring"),
+           SharedArrayBuffer::New(isolate, std::move(store)))
+      .Check();
+  SetNum(isolate, out, "rxBytes", static_cast<double>(rxBytes));
+  SetNum(isolate, out, "txBytes", static_cast<double>(txBytes));
+  SetNum(isolate, out, "txFrames", tx.tp_frame_nr);
+  SetNum(isolate, out, "ifindex", ifindex);
+  SetNum(isolate, out, "mtu", mtu);
+  args.GetReturnValue().Set(out);
+}
+
+// afPacketKick(fd): send(fd, NULL, 0, MSG_DONTWAIT) — the kernel sends every TX ring frame
+// marked TP_STATUS_SEND_REQUEST. Returns bytes queued, or -errno (EAGAIN/ENOBUFS: the send
+// buffer is full and the frames stay queued for the next kick).
+static void AfPacketKick(const FunctionCallbackInfo<Value>& args) {
+  int fd = args[0]->Int32Value(args.GetIsolate()->GetCurrentContext()).FromMaybe(-1);
+  ssize_t r = send(fd, nullptr, 0, MSG_DONTWAIT);
+  args.GetReturnValue().Set(static_cast<double>(r < 0 ? -errno : r));
+}
+
+// afPacketStats(fd, ifname) -> [packets, drops, freezeQueueCount, ifFlags]
+// PACKET_STATISTICS (struct tpacket_stats_v3) counts since the previous call: the kernel
+// resets it on every read. ifFlags is SIOCGIFFLAGS (IFF_UP, IFF_RUNNING), -1 when the
+// interface is gone.
+static void AfPacketStats(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  Local<Context> ctx = isolate->GetCurrentContext();
+  int fd = args[0]->Int32Value(ctx).FromMaybe(-1);
+  String::Utf8Value ifnameV(isolate, args[1]);
+  struct tpacket_stats_v3 st;
+  memset(&st, 0, sizeof st);
+  socklen_t len = sizeof st;
+  if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0) memset(&st, 0, sizeof st);
+  double flags = -1;
+  if (*ifnameV != nullptr && strlen(*ifnameV) < IFNAMSIZ) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, *ifnameV, IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) flags = static_cast<unsigned short>(ifr.ifr_flags);
+  }
+  Local<Array> out = Array::New(isolate, 4);
+  out->Set(ctx, 0, Number::New(isolate, st.tp_packets)).Check();
+  out->Set(ctx, 1, Number::New(isolate, st.tp_drops)).Check();
+  out->Set(ctx, 2, Number::New(isolate, st.tp_freeze_q_cnt)).Check();
+  out->Set(ctx, 3, Number::New(isolate, flags)).Check();
+  args.GetReturnValue().Set(out);
+}
+
+// afPacketClose(fd, ring): closes the socket and replaces the ring mapping with anonymous
+// zero pages at the same address, so the kernel's ring memory is released now while the
+// SharedArrayBuffer (freed later by the garbage collector) stays valid to read: a zeroed
+// block reads as owned by the kernel, so a late rxBurst finds nothing.
+static void AfPacketClose(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  int fd = args[0]->Int32Value(isolate->GetCurrentContext()).FromMaybe(-1);
+  if (args[1]->IsSharedArrayBuffer()) {
+    Local<SharedArrayBuffer> sab = args[1].As<SharedArrayBuffer>();
+    void* data = sab->Data();
+    size_t n = sab->ByteLength();
+    if (data != nullptr && n > 0)
+      mmap(data, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  }
+  int r = fd >= 0 ? close(fd) : 0;
+  args.GetReturnValue().Set(r == 0);
+}
+
 static void Init(Local<Object> exports, Local<Value>, void*) {
   NODE_SET_METHOD(exports, "mapFile", MapFile);
   NODE_SET_METHOD(exports, "futexWait", FutexWait);
   NODE_SET_METHOD(exports, "futexWake", FutexWake);
   NODE_SET_METHOD(exports, "setThreadName", SetThreadName);
   NODE_SET_METHOD(exports, "schedYield", SchedYield);
+  NODE_SET_METHOD(exports, "afPacketOpen", AfPacketOpen);
+  NODE_SET_METHOD(exports, "afPacketKick", AfPacketKick);
+  NODE_SET_METHOD(exports, "afPacketStats", AfPacketStats);
+  NODE_SET_METHOD(exports, "afPacketClose", AfPacketClose);
 }
 
 }  // namespace netvm

@@ -179,7 +179,14 @@ test('config: defaults are filled in', () => {
     snaplen: 65535,
   });
   assert.deepEqual([c.ports[2].input, c.ports[2].output], [true, true]);
-  assert.deepEqual(c.ports[3].options, { interface: 'eth1', promiscuous: true, fanout: { group: 7, mode: 'hash' }, qdiscBypass: false });
+  assert.deepEqual(c.ports[3].options, {
+    interface: 'eth1',
+    promiscuous: true,
+    fanout: { group: 7, mode: 'hash' },
+    qdiscBypass: false,
+    ringFrames: 4096,
+    ignoreOutgoing: true,
+  });
   assert.deepEqual([c.ports[3].input, c.ports[3].output], [true, true]);
   assert.deepEqual(c.services[0], {
     name: 'mon',

@@ -1,7 +1,7 @@
 // Counters, read from the shared region without locks (each counter has one writer), as
 // one JSON object (`--stats-json`, the control API) and as the terminal table printed every
 // second.
-import { NF_COUNTERS, PORT_COUNTERS, portCountersF64, S_SLEEP, slotOffset } from '../core/layout.js';
+import { NF_COUNTERS, P_LINK, PC_KERNEL_DROPS, PORT_COUNTERS, portCountersF64, portOffset, S_SLEEP, slotOffset } from '../core/layout.js';
 import type { Manager } from './manager.js';
 import type { UntrustedStats } from './untrusted.js';
 
@@ -106,9 +106,14 @@ export function snapshot(m: Manager): StatsSnapshot {
   const ports: StatsSnapshot['ports'] = {};
   for (const p of m.ports) {
     const c0 = portCountersF64(layout, p.id);
+    const ds = p.driver.stats();
+    // Drivers that know the link and the kernel's drops (afpacket) keep the region's copies current.
+    if (typeof ds.kernelDrops === 'number') f64[c0 + PC_KERNEL_DROPS] = ds.kernelDrops;
+    if (typeof ds.link === 'number') m.region.i32[(portOffset(layout, p.id) >> 2) + P_LINK] = ds.link;
     const o: Record<string, number | string | Record<string, number>> = { driver: p.driver.kind };
+    o.link = m.region.i32[(portOffset(layout, p.id) >> 2) + P_LINK];
     PORT_COUNTERS.forEach((name, i) => (o[name] = f64[c0 + i]));
-    o.driverStats = p.driver.stats();
+    o.driverStats = ds;
     ports[p.name] = o;
   }
   const services: StatsSnapshot['services'] = {};

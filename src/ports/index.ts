@@ -4,6 +4,7 @@ import type { PortDriver } from './port-driver.js';
 import { GeneratorPort, type GeneratorOptions } from './generator/generator-port.js';
 import { PcapPort } from './pcap/pcap-port.js';
 import { SinkPort } from './sink/sink-port.js';
+import { AfPacketPort, type AfPacketOptions } from './afpacket/afpacket-port.js';
 
 export type { PortDriver, BufferAccess, PortStats } from './port-driver.js';
 
@@ -15,7 +16,9 @@ export function createPortDriver(driver: string, options: Record<string, unknown
       return new SinkPort(options as ConstructorParameters<typeof SinkPort>[0]);
     case 'pcap':
       return new PcapPort(options as ConstructorParameters<typeof PcapPort>[0]);
+    case 'afpacket':
+      return new AfPacketPort(options as unknown as AfPacketOptions);
     default:
-      throw new NetvmError('NETVM_PORT_OPEN', `unknown port driver "${driver}"; available: generator, sink, pcap`);
+      throw new NetvmError('NETVM_PORT_OPEN', `unknown port driver "${driver}"; available: generator, sink, pcap, afpacket`);
   }
 }

@@ -1,0 +1,429 @@
+// `npm run bench:afpacket` (root): real traffic through real interfaces. On the namespace
+// bench (scripts/netns-bench.sh: h1 and h2 joined to the root namespace by veth pairs),
+// trafgen (netsniff-ng) in h1 sends UDP at the highest rate it can, and we count what
+// arrives on h2's interface while each forwarder in turn sits between them:
+//
+//   netvm     netvm start: afpacket ports nv-h1 -> [forward] -> nv-h2 (a 1-NF chain)
+//   bridge    a Linux bridge with nv-h1 and nv-h2 as its ports
+//   mirred    tc: an ingress u32 filter on nv-h1 with `mirred egress redirect dev nv-h2`
+//   testpmd   DPDK dpdk-testpmd, io forwarding between two net_af_packet devices (--no-huge)
+//
+// The forwarders run one after the other, `--repeat` rounds interleaved, each for
+// `--seconds` after `--warmup`; the best round of each counts (the one least disturbed by
+// other load: the machine is shared). Prints Mpps and netvm's ratio to each. On 2 cores the
+// traffic source shares the CPUs with the forwarder, so compare only within one run.
+//
+//   npm run bench:afpacket -- [--sizes 64,1514] [--seconds 4] [--warmup 1.5] [--repeat 2] [--only netvm,testpmd]
+//                             [--region '{ bufCount: 8192, ringSize: 1024 }'] [--json]
+//
+// Sizes are Ethernet frame lengths without the FCS. Docs: docs/netns-bench.md.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = fs.existsSync(path.resolve(here, '../package.json')) ? path.resolve(here, '..') : path.resolve(here, '../..');
+const bin = path.join(root, 'bin', 'netvm.js');
+const benchScript = path.join(root, 'scripts', 'netns-bench.sh');
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean' },
+    sizes: { type: 'string', default: '64,1514' },
+    seconds: { type: 'string', default: '4' },
+    warmup: { type: 'string', default: '1.5' },
+    repeat: { type: 'string', default: '2' },
+    only: { type: 'string', default: 'netvm,bridge,mirred,testpmd' },
+    // A pool sized for forwarding: the buffers in flight stay in the caches (the default
+    // 65,536 x 2 KiB pool with 4,096-deep rings cycles through 8+ MiB and costs twice the CPU
+    // per packet here). The kernel's own 8 MiB RX ring per port absorbs bursts.
+    region: { type: 'string', default: '{ bufCount: 8192, ringSize: 1024 }' },
+  },
+});
+const sizes = String(values.sizes).split(',').map(Number);
+const seconds = Number(values.seconds);
+const warmup = Number(values.warmup);
+const repeat = Math.max(1, Number(values.repeat));
+const H1 = process.env.NETVM_BENCH_H1 ?? 'h1';
+const H2 = process.env.NETVM_BENCH_H2 ?? 'h2';
+const P1 = `nv-${H1}`;
+const P2 = `nv-${H2}`;
+const benchEnv = { ...process.env, NETVM_BENCH_H1: H1, NETVM_BENCH_H2: H2 };
+const log = (s: string): void => void process.stdout.write(s + '\n');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function sh(cmd: string, args: string[], opts: { allowFail?: boolean } = {}): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: benchEnv });
+  if (r.status !== 0 && opts.allowFail !== true) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.stdout || r.error}`);
+  return (r.stdout ?? '') + (r.stderr ?? '');
+}
+
+const has = (tool: string): boolean => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+
+/** Packets received by (rx) or sent from (tx) a namespace's eth0, and when it was read (ms). */
+function counter(ns: string, dir: 'rx' | 'tx'): { n: number; t: number } {
+  const t0 = performance.now();
+  const j = JSON.parse(sh('ip', ['-n', ns, '-s', '-j', 'link', 'show', 'dev', 'eth0'])) as {
+    stats64: Record<string, { packets: number }>;
+  }[];
+  return { n: j[0].stats64[dir].packets, t: (t0 + performance.now()) / 2 };
+}
+
+function mac(ns: string): string {
+  return (JSON.parse(sh('ip', ['-n', ns, '-j', 'link', 'show', 'dev', 'eth0'])) as { address: string }[])[0].address;
+}
+
+/** A trafgen packet: UDP/IPv4 from h1 to h2, 64 flows (source port 1024..1087), `size` bytes. */
+function trafgenConfig(size: number): string {
+  const payload = size - 14 - 20 - 8;
+  return `{
+  eth(da=${mac(H2)}, sa=${mac(H1)}),
+  ipv4(sa=198.18.0.1, da=198.18.0.2, ttl=64),
+  udp(sp=dinc(1024, 1087), dp=9, csum=0),
+  fill(0x41, ${payload})
+}
+`;
+}
+
+interface Running {
+  stop(): Promise<void>;
+  /** The forwarder's process (its CPU time, children included, is measured); none for kernel forwarders. */
+  pid?: number;
+}
+
+function spawnLogged(cmd: string, args: string[], stdin: 'ignore' | 'pipe' = 'ignore'): { child: ChildProcess; out: () => string } {
+  // Its own process group: trafgen forks a worker per CPU, and a signal must reach them all.
+  const child = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'], env: { ...benchEnv, NETVM_LOG_LEVEL: 'warn' }, detached: true });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return { child, out: () => out };
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGINT'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    killGroup(child, 'SIGKILL'); // stragglers of an exited leader
+    return;
+  }
+  const done = new Promise<void>((r) => child.once('exit', () => r()));
+  killGroup(child, signal);
+  const t = setTimeout(() => killGroup(child, 'SIGKILL'), 8000);
+  await done;
+  clearTimeout(t);
+  killGroup(child, 'SIGKILL');
+}
+
+const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
+
+/** CPU seconds (user + system) used so far by a process and every process below it. */
+function treeCpu(pid: number): number {
+  let ticks = 0;
+  const walk = (p: number): void => {
+    try {
+      // Fields after the command name: utime and stime are the 12th and 13th (stat(5) 14, 15).
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+      for (const t of fs.readdirSync(`/proc/${p}/task`))
+        for (const c of fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) walk(Number(c));
+    } catch {
+      // exited meanwhile
+    }
+  };
+  walk(pid);
+  return ticks / CLK_TCK;
+}
+
+const forwarders: Record<string, { available: () => string | null; start: () => Promise<Running> }> = {
+  netvm: {
+    available: () => null,
+    async start() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netvm-afbench-'));
+      const cfg = path.join(dir, 'bench.yaml');
+      fs.writeFileSync(
+        cfg,
+        `region: ${String(values.region)}
+ports:
+  h1: { driver: afpacket, interface: ${P1}, qdiscBypass: true }
+  h2: { driver: afpacket, interface: ${P2}, qdiscBypass: true }
+services:
+  fwd: { nf: forward }
+chains:
+  to-h2: [fwd, h2]
+rules:
+  - match: { inPort: h1 }
+    chain: to-h2
+`,
+      );
+      const name = `afbench-${process.pid}`;
+      const p = spawnLogged(process.execPath, [bin, 'start', '--config', cfg, '--name', name, '--quiet']);
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        await sleep(200);
+        if (p.child.exitCode !== null) throw new Error(`netvm start exited: ${p.out()}`);
+        const r = spawnSync(process.execPath, [bin, 'stats', '--name', name, '--json'], { encoding: 'utf8' });
+        if (r.status === 0 && (JSON.parse(r.stdout) as { services: { fwd: { instances: unknown[] } } }).services.fwd.instances.length > 0)
+          break;
+        if (Date.now() > deadline) throw new Error(`netvm did not start in 30 s: ${p.out()}`);
+      }
+      return {
+        pid: p.child.pid,
+        async stop() {
+          await stopChild(p.child);
+          fs.rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  bridge: {
+    available: () => null,
+    async start() {
+      sh('ip', ['link', 'add', 'nvbench-br', 'type', 'bridge']);
+      sh('ip', ['link', 'set', 'nvbench-br', 'up']);
+      sh('ip', ['link', 'set', P1, 'master', 'nvbench-br']);
+      sh('ip', ['link', 'set', P2, 'master', 'nvbench-br']);
+      // Let the bridge learn where h2 is, so it forwards instead of flooding.
+      sh('ip', ['netns', 'exec', H2, 'ping', '-c', '1', '-W', '1', '198.18.0.1'], { allowFail: true });
+      return { stop: async () => void sh('ip', ['link', 'del', 'nvbench-br'], { allowFail: true }) };
+    },
+  },
+  mirred: {
+    available: () => null,
+    async start() {
+      sh('tc', ['qdisc', 'add', 'dev', P1, 'ingress']);
+      sh('tc', [
+        'filter',
+        'add',
+        'dev',
+        P1,
+        'parent',
+        'ffff:',
+        'protocol',
+        'all',
+        'u32',
+        'match',
+        'u32',
+        '0',
+        '0',
+        'action',
+        'mirred',
+        'egress',
+        'redirect',
+        'dev',
+        P2,
+      ]);
+      return { stop: async () => void sh('tc', ['qdisc', 'del', 'dev', P1, 'ingress'], { allowFail: true }) };
+    },
+  },
+  testpmd: {
+    available: () => (has('dpdk-testpmd') ? null : 'dpdk-testpmd not installed (apt-get install dpdk-dev)'),
+    async start() {
+      // stdbuf: testpmd's stdout is a pipe here; line buffering lets us see it start.
+      const p = spawnLogged(
+        'stdbuf',
+        [
+          '-oL',
+          '-eL',
+          'dpdk-testpmd',
+          '--no-huge',
+          '-m',
+          '1024',
+          '--no-pci',
+          '--file-prefix',
+          `netvm-afbench-${process.pid}`,
+          '-l',
+          '0-1',
+          `--vdev=net_af_packet0,iface=${P1}`,
+          `--vdev=net_af_packet1,iface=${P2}`,
+          '--',
+          '--forward-mode=io',
+          '--auto-start',
+          '--total-num-mbufs=16384',
+        ],
+        'pipe', // testpmd without -i runs until its stdin gives a line (or closes)
+      );
+      const deadline = Date.now() + 30_000;
+      while (!/Press enter to exit|start packet forwarding/i.test(p.out())) {
+        const failed =
+          p.child.exitCode !== null
+            ? 'exited'
+            : Date.now() > deadline
+              ? 'did not start in 30 s'
+              : /EAL: Error|Cause:/.test(p.out())
+                ? 'failed'
+                : '';
+        if (failed) {
+          await stopChild(p.child);
+          const why = p
+            .out()
+            .split('\n')
+            .filter((l) => /error|cause|fail/i.test(l));
+          throw new Error(`dpdk-testpmd ${failed}: ${why.join('; ') || p.out().slice(-300)}`);
+        }
+        await sleep(100);
+      }
+      return {
+        pid: p.child.pid,
+        async stop() {
+          p.child.stdin!.end('\n');
+          await sleep(300);
+          await stopChild(p.child);
+        },
+      };
+    },
+  },
+};
+
+/** Runs trafgen in h1 and measures what arrives in h2 (Mpps) and what trafgen sent. */
+async function measure(cfgFile: string, pid?: number): Promise<{ mpps: number; offered: number; cpu: number; note: string }> {
+  const tg = spawnLogged('ip', ['netns', 'exec', H1, 'trafgen', '--dev', 'eth0', '--conf', cfgFile, '--cpus', '1', '-n', '0']);
+  try {
+    await sleep(warmup * 1000);
+    if (tg.child.exitCode !== null) throw new Error(`trafgen exited: ${tg.out()}`);
+    const a = counter(H2, 'rx');
+    const s0 = counter(H1, 'tx');
+    const c0 = pid === undefined ? 0 : treeCpu(pid);
+    await sleep(seconds * 1000);
+    const c1 = pid === undefined ? 0 : treeCpu(pid);
+    const b = counter(H2, 'rx');
+    const s1 = counter(H1, 'tx');
+    const note = tg.child.exitCode !== null ? `trafgen stopped early: ${tg.out().trim().split('\n').pop()}` : '';
+    const mpps = (b.n - a.n) / (b.t - a.t) / 1e3;
+    // CPU the forwarder's processes got, in cores (only meaningful for netvm and testpmd:
+    // the kernel forwarders run inside trafgen's system calls).
+    return { mpps, offered: (s1.n - s0.n) / (s1.t - s0.t) / 1e3, cpu: pid === undefined ? 0 : (c1 - c0) / seconds, note };
+  } finally {
+    await stopChild(tg.child);
+  }
+}
+
+interface Row {
+  size: number;
+  forwarder: string;
+  mpps: number | null;
+  runs: number[];
+  offeredMpps: number;
+  /** Per run: cores of CPU time the forwarder's own processes got (netvm, testpmd). */
+  cpu: number[];
+  note?: string;
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    log('bench:afpacket needs root (network namespaces, veth pairs, AF_PACKET sockets): run it with sudo');
+    process.exit(2);
+  }
+  const missing = ['ip', 'tc', 'trafgen'].filter((t) => !has(t));
+  if (missing.length > 0) {
+    log(`bench:afpacket needs ${missing.join(', ')}: apt-get install iproute2 netsniff-ng`);
+    process.exit(2);
+  }
+  const names = String(values.only)
+    .split(',')
+    .filter((n) => n in forwarders);
+  const cleanup = (): void => {
+    spawnSync('ip', ['link', 'del', 'nvbench-br']);
+    spawnSync('bash', [benchScript, 'down'], { env: benchEnv });
+  };
+  process.once('exit', cleanup);
+  process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
+  sh('bash', [benchScript, 'up']);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netvm-trafgen-'));
+  const rows: Row[] = [];
+  const cpus = os.cpus();
+  log(
+    `AF_PACKET benchmark: trafgen in ${H1} -> forwarder -> ${H2}, UDP, ${seconds} s per point after ${warmup} s warm-up, best of ${repeat}; ` +
+      `${cpus.length} cores (${cpus[0]?.model ?? '?'}), Linux ${os.release()}, load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
+  );
+  try {
+    for (const size of sizes) {
+      const cfgFile = path.join(dir, `udp-${size}.trafgen`);
+      fs.writeFileSync(cfgFile, trafgenConfig(size));
+      const bySize = new Map<string, Row>();
+      for (const n of names) {
+        const why = forwarders[n].available();
+        bySize.set(n, { size, forwarder: n, mpps: null, runs: [], cpu: [], offeredMpps: 0, ...(why ? { note: why } : {}) });
+      }
+      for (let round = 0; round < repeat; round++) {
+        for (const n of names) {
+          const row = bySize.get(n)!;
+          if (forwarders[n].available() !== null) continue;
+          let running: Running | null = null;
+          try {
+            running = await forwarders[n].start();
+            const m = await measure(cfgFile, running.pid);
+            row.runs.push(Math.round(m.mpps * 1e4) / 1e4);
+            row.cpu.push(Math.round(m.cpu * 100) / 100);
+            row.offeredMpps = Math.max(row.offeredMpps, Math.round(m.offered * 1e4) / 1e4);
+            if (m.note) row.note = m.note;
+          } catch (err) {
+            row.note = (err as Error).message.split('\n')[0].slice(0, 200);
+          } finally {
+            if (running) await running.stop();
+          }
+        }
+      }
+      for (const row of bySize.values()) {
+        row.mpps = row.runs.length > 0 ? Math.max(...row.runs) : null;
+        rows.push(row);
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  log(`${'size'.padEnd(6)}${'forwarder'.padEnd(10)}${'Mpps'.padStart(9)}${'offered'.padStart(10)}${'netvm/x'.padStart(10)}  runs`);
+  for (const size of sizes) {
+    const netvm = rows.find((r) => r.size === size && r.forwarder === 'netvm')?.mpps ?? null;
+    for (const r of rows.filter((x) => x.size === size)) {
+      const ratio = netvm !== null && r.mpps ? (netvm / r.mpps).toFixed(2) : '-';
+      log(
+        `${String(size).padEnd(6)}${r.forwarder.padEnd(10)}${(r.mpps === null ? 'n/a' : r.mpps.toFixed(3)).padStart(9)}${r.offeredMpps.toFixed(3).padStart(10)}${(r.forwarder === 'netvm' ? '' : ratio).padStart(10)}  ${r.runs.map((x) => x.toFixed(3)).join(' ')}${r.note ? `  (${r.note})` : ''}`,
+      );
+    }
+  }
+  // CPU per packet, for the forwarders that run as processes: what each got from the
+  // scheduler divided by what it forwarded. On a loaded machine the rates above follow the
+  // CPU share each process gets; this column does not.
+  log('');
+  log(
+    `${'size'.padEnd(6)}${'forwarder'.padEnd(10)}${'CPU us/pkt'.padStart(11)}${'cores'.padStart(7)}${'testpmd/netvm'.padStart(15)}  runs (us/pkt)`,
+  );
+  const usPerPkt = (r: Row): number[] => r.runs.map((m, i) => (m > 0 && r.cpu[i] > 0 ? r.cpu[i] / m : Infinity));
+  for (const size of sizes) {
+    const best = (name: string): number => {
+      const r = rows.find((x) => x.size === size && x.forwarder === name);
+      return r ? Math.min(...usPerPkt(r)) : Infinity;
+    };
+    for (const r of rows.filter((x) => x.size === size && x.cpu.some((c) => c > 0))) {
+      const us = usPerPkt(r);
+      const b = Math.min(...us);
+      const ratio = r.forwarder === 'netvm' && Number.isFinite(best('testpmd')) ? (best('testpmd') / b).toFixed(2) : '';
+      log(
+        `${String(size).padEnd(6)}${r.forwarder.padEnd(10)}${b.toFixed(2).padStart(11)}${Math.max(...r.cpu)
+          .toFixed(2)
+          .padStart(7)}${ratio.padStart(15)}  ${us.map((x) => x.toFixed(2)).join(' ')}`,
+      );
+    }
+  }
+  if (values.json === true) log(JSON.stringify({ results: rows }));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:afpacket: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

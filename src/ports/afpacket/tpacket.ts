@@ -1,0 +1,70 @@
+// The byte layout of the kernel's TPACKET_V3 rings (include/uapi/linux/if_packet.h,
+// Documentation/networking/packet_mmap.rst "TPACKET_V3"), as 32-bit word indices: the only
+// file of the afpacket port that knows it. Host byte order (netvm runs on little-endian
+// machines: x86-64, arm64).
+
+/**
+ * RX ring: a sequence of blocks. Each starts with struct tpacket_block_desc
+ * { u32 version; u32 offset_to_priv; struct tpacket_hdr_v1 { u32 block_status; u32 num_pkts;
+ * u32 offset_to_first_pkt; u32 blk_len; u64 seq_num; ts_first_pkt; ts_last_pkt } }.
+ */
+export const BD_STATUS = 2;
+export const BD_NUM_PKTS = 3;
+export const BD_FIRST_PKT = 4;
+
+/**
+ * struct tpacket3_hdr (48 bytes, TPACKET_ALIGN'd): tp_next_offset, tp_sec, tp_nsec,
+ * tp_snaplen, tp_len, tp_status, then u16 tp_mac and u16 tp_net in one word, then
+ * hv1 { tp_rxhash, tp_vlan_tci, u16 tp_vlan_tpid, u16 padding }.
+ */
+export const H3_NEXT = 0;
+export const H3_SEC = 1;
+export const H3_NSEC = 2;
+export const H3_SNAPLEN = 3;
+export const H3_LEN = 4;
+export const H3_STATUS = 5;
+/** tp_mac in the low 16 bits, tp_net in the high 16 bits. */
+export const H3_MAC_NET = 6;
+export const H3_RXHASH = 7;
+export const H3_VLAN_TCI = 8;
+/** tp_vlan_tpid in the low 16 bits. */
+export const H3_VLAN_TPID = 9;
+
+/**
+ * Where a TX frame's data goes: TPACKET3_HDRLEN - sizeof(struct sockaddr_ll) = 68 - 20 = 48
+ * bytes after the frame start. With PACKET_TX_HAS_OFF the frame's tp_mac may move it further
+ * (we add 0..3 bytes to keep the source's alignment).
+ */
+export const TX_DATA_OFF = 48;
+
+// tp_status / block_status bits (RX).
+export const TP_STATUS_KERNEL = 0;
+export const TP_STATUS_USER = 1 << 0;
+export const TP_STATUS_CSUMNOTREADY = 1 << 3;
+export const TP_STATUS_VLAN_VALID = 1 << 4;
+export const TP_STATUS_VLAN_TPID_VALID = 1 << 6;
+// tp_status values (TX).
+export const TP_STATUS_AVAILABLE = 0;
+export const TP_STATUS_SEND_REQUEST = 1 << 0;
+export const TP_STATUS_SENDING = 1 << 1;
+export const TP_STATUS_WRONG_FORMAT = 1 << 2;
+
+/** PACKET_FANOUT modes by config name (if_packet.h PACKET_FANOUT_*). */
+export const FANOUT_MODES = { hash: 0, lb: 1, cpu: 2, rollover: 3, random: 4, qm: 5 } as const;
+export type FanoutMode = keyof typeof FANOUT_MODES;
+
+// SIOCGIFFLAGS bits (include/uapi/linux/if.h).
+export const IFF_UP = 0x1;
+export const IFF_RUNNING = 0x40;
+
+// errno values the driver reacts to (asm-generic/errno-base.h, errno.h).
+export const EPERM = 1;
+export const ENOENT = 2;
+export const EAGAIN = 11;
+export const ENOMEM = 12;
+export const EACCES = 13;
+export const EBUSY = 16;
+export const ENODEV = 19;
+export const EINVAL = 22;
+export const ENOPROTOOPT = 92;
+export const ENOBUFS = 105;
