@@ -152,6 +152,21 @@ test('config: JSON is accepted, by extension or by a leading "{"', () => {
   throwsConfig(() => load(write('{\n  "ports": {\n    "a" 1\n  }\n}', 'd.json')), 'NETVM_CONFIG_READ', 'd.json:3:9: invalid JSON');
 });
 
+test('config: an unexpected JSON token is one line naming the file and the token position, without the quoted text', () => {
+  // V8 reports these with no position, quoting the text around the token (across lines).
+  const text = '{\n  "ports": {\n    "in": { "driver": pcap, "read": "a-file-name-long-enough.pcap" }\n  }\n}\n';
+  const msg = throwsConfig(() => load(write(text, 'e.json')), 'NETVM_CONFIG_READ', "e.json:3:23: invalid JSON: Unexpected token 'p'");
+  assert.equal(msg.split('\n').length, 1, msg);
+  assert.ok(!msg.includes('is not valid JSON'), msg);
+  const short = throwsConfig(
+    () => load(write('{\n"x":\ntru}', 'f.json')),
+    'NETVM_CONFIG_READ',
+    'f.json:',
+    "invalid JSON: Unexpected token '}'",
+  );
+  assert.equal(short.split('\n').length, 1, short);
+});
+
 test('config: defaults are filled in', () => {
   const c = resolve({
     ports: {

@@ -637,9 +637,20 @@ export function parseConfigText(text: string, label: string): unknown {
     try {
       return JSON.parse(text) as unknown;
     } catch (err) {
-      const msg = (err as Error).message;
+      let msg = (err as Error).message;
       const m = /at position (\d+)/.exec(msg);
-      const { line, col } = posOf(text, m !== null ? Number(m[1]) : text.length);
+      let pos = m !== null ? Number(m[1]) : text.length;
+      // V8 gives "Unexpected token" errors no position but quotes the text around the token
+      // (`Unexpected token 'x', ..."context"... is not valid JSON`, 10 characters either side),
+      // which may span lines of the file: drop the quote, and find the token from it.
+      const q = /^([^\n]*?), (\.\.\.)?"([\s\S]*)"(\.\.\.)? is not valid JSON$/.exec(msg);
+      if (q !== null) {
+        const [, head, before, context, after] = q;
+        const at = before !== undefined || after !== undefined ? text.indexOf(context) : -1;
+        if (m === null && at >= 0) pos = before !== undefined ? at + 10 : at + context.length - 10;
+        msg = head;
+      }
+      const { line, col } = posOf(text, pos);
       const clean = msg
         .replace(/\s*\(line \d+ column \d+\)/, '')
         .replace(/ in JSON at position \d+/, '')
