@@ -659,7 +659,11 @@ export function parseConfigText(text: string, label: string): unknown {
     }
   }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // Plain JSON data only: the YAML 1.2 core schema even under a `%YAML 1.1` directive, and no
+  // resolving of the extra types the yaml package knows (!!omap, !!set, !!binary, !!timestamp):
+  // a Map, Set, Uint8Array or Date passes the JSON Schema check as an empty object, and its
+  // content was silently dropped. Such tags now read as the plain collection or string.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, schema: 'core', resolveKnownTags: false });
   if (doc.errors.length > 0) {
     const lines = doc.errors.slice(0, MAX_ERROR_LINES).map((e) => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
