@@ -145,8 +145,13 @@ export class Classifier {
     const v = p.ipVersion;
     let h = portHash;
     if (!hasHash) {
-      if (v === 4) h = this.toeplitz.hashIpv4(ipv4At(u8, p.l3Offset + 12), ipv4At(u8, p.l3Offset + 16), p.srcPort, p.dstPort);
-      else if (v === 6) h = this.toeplitz.hashIpv6(u8, p.l3Offset + 8, p.l3Offset + 24, p.srcPort, p.dstPort);
+      // Every fragment of a datagram must reach the same instance, and only the first carries
+      // ports: fragments hash on the addresses alone (ports 0 add nothing to a Toeplitz hash),
+      // as toeplitz.ts hashFromPacket defines the RSS hash.
+      const sp = p.fragment ? 0 : p.srcPort;
+      const dp = p.fragment ? 0 : p.dstPort;
+      if (v === 4) h = this.toeplitz.hashIpv4(ipv4At(u8, p.l3Offset + 12), ipv4At(u8, p.l3Offset + 16), sp, dp);
+      else if (v === 6) h = this.toeplitz.hashIpv6(u8, p.l3Offset + 8, p.l3Offset + 24, sp, dp);
       else h = 0;
     }
     this.lastHash = h;
