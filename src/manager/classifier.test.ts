@@ -104,3 +104,18 @@ test('classifier: every fragment of a datagram gets the same flow hash (addresse
   assert.equal(c.lastHash >>> 0, tz.hashIpv4(0x0a000001, 0x0a000002, 1000, 53) >>> 0);
   assert.notEqual(c.lastHash, hashes[0]);
 });
+
+test('classifier: a later fragment does not take the cached decision of a same-address packet whose ports read 0', () => {
+  // Port rules apply to the first packet (ports 0, here from a first fragment cut before its
+  // UDP header) and not to the later fragment (it has no ports): the flow table must keep them apart.
+  const c = classifier([{ match: { dstPort: [0, 100] }, chain: 4 }], 9);
+  const first = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', proto: 17, moreFragments: true, payload: new Uint8Array(4) });
+  const later = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'udp', fragOffset: 71 });
+  assert.equal(run(c, first), 4, 'ports read 0, inside the rule range');
+  assert.equal(run(c, later), 9, 'no ports: the port rule does not apply');
+  assert.equal(run(c, later), 9, 'and the same from the flow table');
+  const v6first = buildPacket({ src: '2001:db8::1', dst: '2001:db8::2', proto: 'udp', srcPort: 0, dstPort: 0 });
+  const v6later = buildPacket({ src: '2001:db8::1', dst: '2001:db8::2', proto: 'udp', ipv6Ext: [{ type: 44, fragOffset: 4 }] });
+  assert.equal(run(c, v6first), 4);
+  assert.equal(run(c, v6later), 9);
+});

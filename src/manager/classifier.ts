@@ -40,6 +40,8 @@ interface CompiledRule {
 }
 
 const PROBE = 8;
+/** F_KEYINFO bit for a non-first fragment (above ipVersion << 16 | proto << 8 | inPort). */
+const KEY_LATER_FRAGMENT = 1 << 20;
 
 function prefix(p: RuleInput['match']['src']): Prefix | null {
   if (p === undefined) return null;
@@ -158,7 +160,9 @@ export class Classifier {
     if (v === 0) return this.evaluate(u8, inPort);
     // Exact-match lookup over the window of PROBE entries starting at the hash's bucket.
     const i32 = this.i32;
-    const keyinfo = (v << 16) | (p.l4Proto << 8) | (inPort & 0xff);
+    // A later fragment (no ports: port rules skip it) must not share an entry with a packet of
+    // the same addresses whose ports read 0 (port rules apply to it): the key says which it is.
+    const keyinfo = (v << 16) | (p.l4Proto << 8) | (inPort & 0xff) | (p.fragOffset !== 0 ? KEY_LATER_FRAGMENT : 0);
     const ports = (p.srcPort << 16) | p.dstPort;
     const words = v === 4 ? 1 : 4;
     const sOff = p.l3Offset + (v === 4 ? 12 : 8);
