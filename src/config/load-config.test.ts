@@ -152,6 +152,35 @@ test('config: JSON is accepted, by extension or by a leading "{"', () => {
   throwsConfig(() => load(write('{\n  "ports": {\n    "a" 1\n  }\n}', 'd.json')), 'NETVM_CONFIG_READ', 'd.json:3:9: invalid JSON');
 });
 
+test('config: YAML collection and binary tags (!!omap, !!set, !!binary, !!timestamp) are read as plain data, never silently as empty', () => {
+  const omap =
+    '%YAML 1.1\n---\nports: { in: { driver: generator }, out: { driver: sink } }\nservices: !!omap\n  - fwd: { nf: forward }\nchains:\n  default: [fwd, out]\n';
+  throwsConfig(() => load(write(omap)), 'NETVM_CONFIG_INVALID', 'chain.yaml: services: must be an object');
+  const set = '%YAML 1.1\n---\nports: { in: { driver: generator }, out: { driver: sink } }\nchains: !!set { default }\n';
+  throwsConfig(() => load(write(set)), 'NETVM_CONFIG_INVALID', 'chain.yaml: chains.default: must be a list');
+  // The same tags without the directive (the yaml package resolves them by default).
+  throwsConfig(() => load(write(omap.replace('%YAML 1.1\n---\n', ''))), 'NETVM_CONFIG_INVALID', 'chain.yaml: services: must be an object');
+  const binary = 'ports: { in: { driver: generator, size: !!binary AAAA }, out: { driver: sink } }\nchains: { default: [out] }\n';
+  throwsConfig(() => load(write(binary)), 'NETVM_CONFIG_INVALID', 'chain.yaml: ports.in.size: must be an integer (got "AAAA")');
+  const stamp = 'name: !!timestamp 2001-12-14\nports: { in: { driver: generator }, out: { driver: sink } }\nchains: { default: [out] }\n';
+  assert.equal(load(write(stamp)).name, '2001-12-14');
+});
+
+test('config: an unexpected JSON token is one line naming the file and the token position, without the quoted text', () => {
+  // V8 reports these with no position, quoting the text around the token (across lines).
+  const text = '{\n  "ports": {\n    "in": { "driver": pcap, "read": "a-file-name-long-enough.pcap" }\n  }\n}\n';
+  const msg = throwsConfig(() => load(write(text, 'e.json')), 'NETVM_CONFIG_READ', "e.json:3:23: invalid JSON: Unexpected token 'p'");
+  assert.equal(msg.split('\n').length, 1, msg);
+  assert.ok(!msg.includes('is not valid JSON'), msg);
+  const short = throwsConfig(
+    () => load(write('{\n"x":\ntru}', 'f.json')),
+    'NETVM_CONFIG_READ',
+    'f.json:',
+    "invalid JSON: Unexpected token '}'",
+  );
+  assert.equal(short.split('\n').length, 1, short);
+});
+
 test('config: defaults are filled in', () => {
   const c = resolve({
     ports: {

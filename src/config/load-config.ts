@@ -646,9 +646,20 @@ export function parseConfigText(text: string, label: string): unknown {
     try {
       return JSON.parse(text) as unknown;
     } catch (err) {
-      const msg = (err as Error).message;
+      let msg = (err as Error).message;
       const m = /at position (\d+)/.exec(msg);
-      const { line, col } = posOf(text, m !== null ? Number(m[1]) : text.length);
+      let pos = m !== null ? Number(m[1]) : text.length;
+      // V8 gives "Unexpected token" errors no position but quotes the text around the token
+      // (`Unexpected token 'x', ..."context"... is not valid JSON`, 10 characters either side),
+      // which may span lines of the file: drop the quote, and find the token from it.
+      const q = /^([^\n]*?), (\.\.\.)?"([\s\S]*)"(\.\.\.)? is not valid JSON$/.exec(msg);
+      if (q !== null) {
+        const [, head, before, context, after] = q;
+        const at = before !== undefined || after !== undefined ? text.indexOf(context) : -1;
+        if (m === null && at >= 0) pos = before !== undefined ? at + 10 : at + context.length - 10;
+        msg = head;
+      }
+      const { line, col } = posOf(text, pos);
       const clean = msg
         .replace(/\s*\(line \d+ column \d+\)/, '')
         .replace(/ in JSON at position \d+/, '')
@@ -657,7 +668,11 @@ export function parseConfigText(text: string, label: string): unknown {
     }
   }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // Plain JSON data only: the YAML 1.2 core schema even under a `%YAML 1.1` directive, and no
+  // resolving of the extra types the yaml package knows (!!omap, !!set, !!binary, !!timestamp):
+  // a Map, Set, Uint8Array or Date passes the JSON Schema check as an empty object, and its
+  // content was silently dropped. Such tags now read as the plain collection or string.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, schema: 'core', resolveKnownTags: false });
   if (doc.errors.length > 0) {
     const lines = doc.errors.slice(0, MAX_ERROR_LINES).map((e) => {
       const { line, col } = lineCounter.linePos(e.pos[0]);

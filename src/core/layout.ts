@@ -212,7 +212,7 @@ export const R_ID = 35;
 export const FLOW_BYTES = 64;
 export const F_STATE = 0; // flow-table generation that wrote the entry (0 = empty)
 export const F_HASH = 1;
-export const F_KEYINFO = 2; // ipVersion << 16 | proto << 8 | inPort
+export const F_KEYINFO = 2; // ipVersion << 16 | proto << 8 | inPort, bit 20: a non-first fragment
 export const F_PORTS = 3; // srcPort << 16 | dstPort
 export const F_SRC = 4; // 4 words (IPv4 uses the first)
 export const F_DST = 8;

@@ -4,6 +4,7 @@ import { testRegion } from '../core/test-region.js';
 import { Classifier, type RuleInput } from './classifier.js';
 import { buildPacket } from '../proto/build.js';
 import { SYMMETRIC_RSS_KEY, Toeplitz } from '../proto/toeplitz.js';
+import { ParsedPacket, parsePacket } from '../proto/parse.js';
 
 const v4 = (a: string): number[] => a.split('.').map(Number);
 
@@ -76,4 +77,45 @@ test('classifier: setRules forgets cached decisions; malformed frames go by rule
   for (let len = 0; len < f.length; len += 7) assert.doesNotThrow(() => c.classify(f, 0, len, 0, false, 0));
   const junk = new Uint8Array(64).fill(0xff);
   assert.equal(run(c, junk), 0);
+});
+
+test('classifier: every fragment of a datagram gets the same flow hash (addresses only), the RSS hash of toeplitz.ts', () => {
+  const c = classifier([]);
+  const tz = new Toeplitz(SYMMETRIC_RSS_KEY);
+  const p = new ParsedPacket();
+  const specs: Array<Parameters<typeof buildPacket>[0]> = [
+    { src: '10.0.0.1', dst: '10.0.0.2', proto: 'udp', srcPort: 1000, dstPort: 53, moreFragments: true, size: 200 },
+    { src: '10.0.0.1', dst: '10.0.0.2', proto: 'udp', fragOffset: 22, size: 100 },
+    { src: '2001:db8::1', dst: '2001:db8::2', proto: 'tcp', srcPort: 1000, dstPort: 80, ipv6Ext: [{ type: 44, moreFragments: true }] },
+    { src: '2001:db8::1', dst: '2001:db8::2', proto: 'tcp', ipv6Ext: [{ type: 44, fragOffset: 100 }] },
+  ];
+  const hashes = specs.map((s) => {
+    const f = buildPacket(s);
+    run(c, f);
+    assert.ok(parsePacket(f, 0, f.length, p));
+    assert.equal(c.lastHash >>> 0, tz.hashFromPacket(f, p), JSON.stringify(s));
+    return c.lastHash;
+  });
+  assert.equal(hashes[0], hashes[1], 'IPv4: first and later fragment');
+  assert.equal(hashes[2], hashes[3], 'IPv6: first and later fragment');
+  // Unfragmented packets keep the 4-tuple hash.
+  const whole = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'udp', srcPort: 1000, dstPort: 53 });
+  run(c, whole);
+  assert.equal(c.lastHash >>> 0, tz.hashIpv4(0x0a000001, 0x0a000002, 1000, 53) >>> 0);
+  assert.notEqual(c.lastHash, hashes[0]);
+});
+
+test('classifier: a later fragment does not take the cached decision of a same-address packet whose ports read 0', () => {
+  // Port rules apply to the first packet (ports 0, here from a first fragment cut before its
+  // UDP header) and not to the later fragment (it has no ports): the flow table must keep them apart.
+  const c = classifier([{ match: { dstPort: [0, 100] }, chain: 4 }], 9);
+  const first = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', proto: 17, moreFragments: true, payload: new Uint8Array(4) });
+  const later = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'udp', fragOffset: 71 });
+  assert.equal(run(c, first), 4, 'ports read 0, inside the rule range');
+  assert.equal(run(c, later), 9, 'no ports: the port rule does not apply');
+  assert.equal(run(c, later), 9, 'and the same from the flow table');
+  const v6first = buildPacket({ src: '2001:db8::1', dst: '2001:db8::2', proto: 'udp', srcPort: 0, dstPort: 0 });
+  const v6later = buildPacket({ src: '2001:db8::1', dst: '2001:db8::2', proto: 'udp', ipv6Ext: [{ type: 44, fragOffset: 4 }] });
+  assert.equal(run(c, v6first), 4);
+  assert.equal(run(c, v6later), 9);
 });

@@ -40,6 +40,8 @@ interface CompiledRule {
 }
 
 const PROBE = 8;
+/** F_KEYINFO bit for a non-first fragment (above ipVersion << 16 | proto << 8 | inPort). */
+const KEY_LATER_FRAGMENT = 1 << 20;
 
 function prefix(p: RuleInput['match']['src']): Prefix | null {
   if (p === undefined) return null;
@@ -145,15 +147,22 @@ export class Classifier {
     const v = p.ipVersion;
     let h = portHash;
     if (!hasHash) {
-      if (v === 4) h = this.toeplitz.hashIpv4(ipv4At(u8, p.l3Offset + 12), ipv4At(u8, p.l3Offset + 16), p.srcPort, p.dstPort);
-      else if (v === 6) h = this.toeplitz.hashIpv6(u8, p.l3Offset + 8, p.l3Offset + 24, p.srcPort, p.dstPort);
+      // Every fragment of a datagram must reach the same instance, and only the first carries
+      // ports: fragments hash on the addresses alone (ports 0 add nothing to a Toeplitz hash),
+      // as toeplitz.ts hashFromPacket defines the RSS hash.
+      const sp = p.fragment ? 0 : p.srcPort;
+      const dp = p.fragment ? 0 : p.dstPort;
+      if (v === 4) h = this.toeplitz.hashIpv4(ipv4At(u8, p.l3Offset + 12), ipv4At(u8, p.l3Offset + 16), sp, dp);
+      else if (v === 6) h = this.toeplitz.hashIpv6(u8, p.l3Offset + 8, p.l3Offset + 24, sp, dp);
       else h = 0;
     }
     this.lastHash = h;
     if (v === 0) return this.evaluate(u8, inPort);
     // Exact-match lookup over the window of PROBE entries starting at the hash's bucket.
     const i32 = this.i32;
-    const keyinfo = (v << 16) | (p.l4Proto << 8) | (inPort & 0xff);
+    // A later fragment (no ports: port rules skip it) must not share an entry with a packet of
+    // the same addresses whose ports read 0 (port rules apply to it): the key says which it is.
+    const keyinfo = (v << 16) | (p.l4Proto << 8) | (inPort & 0xff) | (p.fragOffset !== 0 ? KEY_LATER_FRAGMENT : 0);
     const ports = (p.srcPort << 16) | p.dstPort;
     const words = v === 4 ? 1 : 4;
     const sOff = p.l3Offset + (v === 4 ? 12 : 8);

@@ -92,6 +92,16 @@ test('harness: inPort by name, the flow hash is the symmetric Toeplitz hash unle
     { port: 0, hash: 0xdeadbeef },
   ]);
   assert.throws(() => h.push([{ data: udp(), inPort: 'c' }]), { code: 'NETVM_UNKNOWN_PORT' });
+  // Fragments hash on the addresses alone, first fragment (with ports) included, as the manager does.
+  seen.length = 0;
+  const first = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'udp', srcPort: 1, dstPort: 2, moreFragments: true });
+  const later = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'udp', fragOffset: 10 });
+  h.push([first, later]);
+  const addrs = tz.hashIpv4NoPorts(parseIpv4('10.0.0.1'), parseIpv4('10.0.0.2'));
+  assert.deepEqual(
+    seen.map((x) => x.hash),
+    [addrs, addrs],
+  );
 });
 
 test('harness: args are validated by the definition; setup, tick, message, send, log and teardown run', async () => {

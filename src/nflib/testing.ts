@@ -250,8 +250,11 @@ export async function createNFHarness<A>(def: NFDefinition<A>, opts: HarnessOpti
   const flowHash = (off: number, len: number): number => {
     parsePacket(u8, off, len, parsed);
     const l3 = parsed.l3Offset;
-    if (parsed.ipVersion === 4) return toeplitz.hashIpv4(be32(l3 + 12), be32(l3 + 16), parsed.srcPort, parsed.dstPort);
-    if (parsed.ipVersion === 6) return toeplitz.hashIpv6(u8, l3 + 8, l3 + 24, parsed.srcPort, parsed.dstPort);
+    // Fragments hash on the addresses only, so all of a datagram's go to one instance.
+    const sp = parsed.fragment ? 0 : parsed.srcPort;
+    const dp = parsed.fragment ? 0 : parsed.dstPort;
+    if (parsed.ipVersion === 4) return toeplitz.hashIpv4(be32(l3 + 12), be32(l3 + 16), sp, dp);
+    if (parsed.ipVersion === 6) return toeplitz.hashIpv6(u8, l3 + 8, l3 + 24, sp, dp);
     return 0;
   };
   const portIdOf = (p: string | number | undefined, index: number): number => {

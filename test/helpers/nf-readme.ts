@@ -11,6 +11,38 @@ import { createNFHarness, type NFHarness } from '../../src/nflib/testing.js';
 
 type Service = ResolvedConfig['services'][number];
 
+/** One service running catalog NF `nf` in a README example, with what a harness needs for it. */
+export interface ReadmeService {
+  label: string;
+  service: Service;
+  cfg: ResolvedConfig;
+  /** createNFHarness options: the service's args, its name, and the config's services and ports. */
+  harness: { args: Record<string, unknown>; service: string; services: string[]; ports: string[] };
+}
+
+/** Every service of catalog NF `nf` in the ```yaml blocks of nfs/<nf>/README.md (each block resolved as a config). */
+export function readmeServices(nf: string): ReadmeService[] {
+  const dir = path.join(packageRoot(), 'nfs', nf);
+  const text = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
+  const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(blocks.length > 0, `nfs/${nf}/README.md has a yaml example`);
+  const out: ReadmeService[] = [];
+  for (const [i, yaml] of blocks.entries()) {
+    const label = `nfs/${nf}/README.md yaml block ${i}`;
+    const cfg = resolveConfig(parseConfigText(yaml, label), { file: null, baseDir: dir, label });
+    for (const s of cfg.services) {
+      if (s.nf.kind !== 'catalog' || s.nf.name !== nf) continue;
+      out.push({
+        label,
+        service: s,
+        cfg,
+        harness: { args: s.args, service: s.name, services: cfg.services.map((x) => x.name), ports: cfg.ports.map((p) => p.name) },
+      });
+    }
+  }
+  return out;
+}
+
 /**
  * Runs every service of catalog NF `nf` found in the README's YAML examples through the
  * offline harness (args validation and setup), then `check` if given. Returns how many it ran
@@ -21,29 +53,15 @@ export async function checkReadmeExamples<A>(
   def: NFDefinition<A>,
   check?: (h: NFHarness<A>, service: Service, cfg: ResolvedConfig, label: string) => void | Promise<void>,
 ): Promise<number> {
-  const dir = path.join(packageRoot(), 'nfs', nf);
-  const text = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
-  const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
-  assert.ok(blocks.length > 0, `nfs/${nf}/README.md has a yaml example`);
   let checked = 0;
-  for (const [i, yaml] of blocks.entries()) {
-    const label = `nfs/${nf}/README.md yaml block ${i}`;
-    const cfg = resolveConfig(parseConfigText(yaml, label), { file: null, baseDir: dir, label });
-    for (const s of cfg.services) {
-      if (s.nf.kind !== 'catalog' || s.nf.name !== nf) continue;
-      const h = await createNFHarness(def, {
-        args: s.args,
-        service: s.name,
-        services: cfg.services.map((x) => x.name),
-        ports: cfg.ports.map((p) => p.name),
-      });
-      try {
-        if (check) await check(h, s, cfg, label);
-      } finally {
-        await h.close();
-      }
-      checked++;
+  for (const { label, service, cfg, harness } of readmeServices(nf)) {
+    const h = await createNFHarness(def, harness);
+    try {
+      if (check) await check(h, service, cfg, label);
+    } finally {
+      await h.close();
     }
+    checked++;
   }
   assert.ok(checked >= 1, `nfs/${nf}/README.md runs ${nf} in at least one example`);
   return checked;
