@@ -23,6 +23,11 @@ export interface RegisterReply {
   services: Record<string, number>;
   ports: Record<string, number>;
   batch: number;
+  /**
+   * How long the NF waits for room in a full ring before that ring counts as overloaded
+   * (router.ts): short with live inputs, long when every input can wait (lossless).
+   */
+  waitMs?: number;
 }
 
 export type ManagerToNf =

@@ -197,6 +197,11 @@ export class Router {
     }
   }
 
+  /** Live instances of `service` as of the last refresh (0 for an unknown id). */
+  instanceCount(service: number): number {
+    return service >= 0 && service < this.svcCount.length ? this.svcCount[service] : 0;
+  }
+
   /** The instance slot of `service` for a flow hash, or -1 if the service has none. */
   pickInstance(service: number, hash: number): number {
     const n = this.svcCount[service];

@@ -107,6 +107,13 @@ interface SlotInfo {
 
 /** How long the manager holds packets for a full ring when an input is live (router.ts). */
 const HOLD_LIVE_MS = 10;
+/**
+ * How long an NF waits for room in a full ring: with live inputs, and when every input can
+ * wait — long enough to ride out an NF descheduled on a crowded machine, finite so that a
+ * routing loop still cannot deadlock.
+ */
+const NF_WAIT_LIVE_MS = 100;
+const NF_WAIT_LOSSLESS_MS = 5000;
 
 /** Supervision backoff: the longest delay, and the uptime after which failures are forgotten. */
 const RESTART_MAX_MS = 30_000;
@@ -470,6 +477,7 @@ export class Manager {
               services: Object.fromEntries(this.services.map((x) => [x.name, x.id])),
               ports: Object.fromEntries(this.ports.map((p) => [p.name, p.id])),
               batch: this.batch,
+              waitMs: this.router.waitMs === Infinity ? NF_WAIT_LOSSLESS_MS : NF_WAIT_LIVE_MS,
             });
             return;
           }

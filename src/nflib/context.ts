@@ -5,6 +5,7 @@
 import { NetvmError } from '../core/errors.js';
 import type { NFContext, NFDefinition } from './define-nf.js';
 import type { Packet, PacketBatch, NameTable } from './packet.js';
+import type { PacketSource } from './packet-source.js';
 
 /** What the context needs from its host (the runtime's control socket, or the harness). */
 export interface ContextHost {
@@ -15,6 +16,10 @@ export interface ContextHost {
   counters: Record<string, number>;
   log(msg: string, fields?: Record<string, unknown>): void;
   send(data: unknown, to?: string): void;
+  /** Creates packets for ctx.alloc/ctx.emit (the runtime and the harness give one). */
+  packets?: PacketSource;
+  /** Live instances of a service id (the router's view). */
+  instanceCount?(service: number): number;
 }
 
 /** Runs the definition's `args` validator over the raw args (or passes them through). */
@@ -51,6 +56,16 @@ export function createNFContext<A>(host: ContextHost, args: A): NFContext<A> {
     counters: host.counters,
     log: (msg, fields) => host.log(msg, fields),
     send: (data, to) => host.send(data, to),
+    instanceCount: (service) => {
+      const id = typeof service === 'number' ? service : names.services.get(service);
+      if (id === undefined || host.instanceCount === undefined) return 0;
+      return host.instanceCount(id);
+    },
+    alloc: (view) => {
+      if (host.packets === undefined) throw new NetvmError('NETVM_NF_INVALID', 'ctx.alloc is not available in this context');
+      return host.packets.alloc(view);
+    },
+    emit: (pkt) => (host.packets === undefined ? false : host.packets.emit(pkt)),
   };
 }
 

@@ -20,6 +20,30 @@ export interface NFContext<A> {
   log(msg: string, fields?: Record<string, unknown>): void;
   /** Sends a message to the manager, or to every instance of a service with `to`. */
   send(data: unknown, to?: string): void;
+  /**
+   * Live instances of a service (by name or id) as this NF's router sees them: 0 until the
+   * service's first instance is ready. For NFs that create packets (ctx.alloc) and must not
+   * send them before their destination exists.
+   */
+  instanceCount(service: string | number): number;
+  /**
+   * Takes a free buffer from the shared pool for a packet this NF creates — OpenNetVM's
+   * `rte_pktmbuf_alloc` + `onvm_nflib_return_pkt`. Returns a Packet bound to it, or null when
+   * the pool is empty. The packet starts empty (`length` 0, the standard headroom in front),
+   * with no chain, in-port -1, hash 0, timestamp 0 and action drop: write the frame at
+   * `pkt.u8[pkt.offset ...]`, set `pkt.length`, an action (`toService` or `toPort`; `next()`
+   * has no chain to follow and ends as a no-route drop) and optionally `pkt.hash`, then hand
+   * it to `emit`. Pass an emitted Packet as `view` to reuse the object (no allocation).
+   */
+  alloc(view?: Packet): Packet | null;
+  /**
+   * Sends a packet from `alloc` on its way by its action (after the current batch, or at once
+   * outside a batch). Returns false, and does nothing, for a packet that is not an un-emitted
+   * one from `alloc` (a batch's packets are routed by the runtime; emitting twice would send
+   * one buffer to two places). Buffers allocated and never emitted go back to the pool when
+   * the NF stops.
+   */
+  emit(pkt: Packet): boolean;
 }
 
 export interface NFDefinition<A = Record<string, unknown>> {

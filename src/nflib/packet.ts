@@ -19,6 +19,7 @@ import {
   M_TS_NSEC,
   M_TS_SEC,
   M_USER,
+  META_BYTES,
   type Layout,
 } from '../core/layout.js';
 import { ParsedPacket, parsePacket } from '../proto/parse.js';
@@ -35,6 +36,7 @@ export class Packet {
   private readonly i32: Int32Array;
   private readonly segBase: Int32Array;
   private readonly shift: number;
+  private readonly bufSize: number;
   private readonly names: NameTable;
   private readonly parsedView = new ParsedPacket();
   private parsedFor = -1;
@@ -43,12 +45,15 @@ export class Packet {
   /** Byte offset of the packet's first byte (Ethernet destination MAC). */
   offset = 0;
   private meta = 0;
+  /** Byte offset of the buffer (its metadata). */
+  private base = 0;
 
   constructor(u8: Uint8Array, i32: Int32Array, layout: Layout, names: NameTable) {
     this.u8 = u8;
     this.i32 = i32;
     this.segBase = Int32Array.from(layout.segmentOffsets);
     this.shift = layout.bufShift;
+    this.bufSize = 1 << layout.bufShift;
     this.names = names;
   }
 
@@ -56,6 +61,7 @@ export class Packet {
   bind(desc: number): void {
     const base = this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.shift);
     this.desc = desc;
+    this.base = base;
     this.meta = base >> 2;
     this.offset = base + this.i32[this.meta + M_DATA_OFF];
     this.parsedFor = -1;
@@ -69,7 +75,49 @@ export class Packet {
     this.i32[this.meta + M_LEN] = n;
     this.parsedFor = -1;
   }
-  /** The port id the packet entered on. */
+  /**
+   * Bytes free in front of the packet (after the buffer's metadata): room to push headers
+   * (a VLAN tag, an encapsulation) with `prepend`.
+   */
+  get headroom(): number {
+    return this.offset - this.base - META_BYTES;
+  }
+
+  /** Bytes free behind the packet in its buffer: how much `length` may grow. */
+  get tailroom(): number {
+    return this.base + this.bufSize - this.offset - this.length;
+  }
+
+  /**
+   * Grows the packet by `n` bytes at the front (DPDK's rte_pktmbuf_prepend): the packet then
+   * starts `n` bytes earlier, and those bytes hold whatever the headroom held. Returns false,
+   * changing nothing, when the headroom is smaller than `n`.
+   */
+  prepend(n: number): boolean {
+    if (!(n >= 0 && n <= this.headroom)) return false;
+    this.moveStart(-n);
+    return true;
+  }
+
+  /**
+   * Removes `n` bytes from the front of the packet (DPDK's rte_pktmbuf_adj): it then starts
+   * `n` bytes later. Returns false, changing nothing, when the packet is shorter than `n`.
+   */
+  trimFront(n: number): boolean {
+    if (!(n >= 0 && n <= this.length)) return false;
+    this.moveStart(n);
+    return true;
+  }
+
+  private moveStart(delta: number): void {
+    const m = this.meta;
+    this.i32[m + M_DATA_OFF] += delta;
+    this.i32[m + M_LEN] -= delta;
+    this.offset += delta;
+    this.parsedFor = -1;
+  }
+
+  /** The port id the packet entered on (-1 for a packet an NF created with ctx.alloc). */
   get inPort(): number {
     return this.i32[this.meta + M_INPORT];
   }
@@ -88,6 +136,24 @@ export class Packet {
   get tsNsec(): number {
     return this.i32[this.meta + M_TS_NSEC];
   }
+
+  /**
+   * Sets the flow hash, which picks the instance of a service the packet goes to. Meant for
+   * packets an NF creates (ctx.alloc starts them at 0); a forwarded packet keeps its flow's.
+   */
+  set hash(v: number) {
+    this.i32[this.meta + M_HASH] = v | 0;
+  }
+
+  /**
+   * Sets the capture time (a pcap port writes it as the record's time; 0 seconds means "now").
+   * Meant for packets an NF creates.
+   */
+  setTimestamp(sec: number, nsec: number): void {
+    this.i32[this.meta + M_TS_SEC] = sec | 0;
+    this.i32[this.meta + M_TS_NSEC] = nsec | 0;
+  }
+
   get chain(): number {
     return this.i32[this.meta + M_CHAIN];
   }

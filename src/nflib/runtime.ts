@@ -31,6 +31,7 @@ import { native } from '../../native/loader.js';
 import type { NFContext, NFDefinition } from './define-nf.js';
 import { Packet, PacketBatch, type NameTable } from './packet.js';
 import { createBatchInvoker, createNFContext, validateArgs } from './context.js';
+import { PacketSource } from './packet-source.js';
 
 export interface RunOptions {
   /** Manager instance name (default "netvm"). */
@@ -118,6 +119,7 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   const batchSize = reg.batch;
   const pool = new Pool(i32, layout, slot);
   const router = new Router(i32, f64, layout, slot, pool, batchSize);
+  if (typeof reg.waitMs === 'number' && reg.waitMs > 0) router.waitMs = reg.waitMs;
   const rx = new Ring(i32, layout, nfRingId(slot), slot);
   const sleeper = new Sleeper(i32, layout, slot);
   const c0 = slotCountersF64(layout, slot);
@@ -127,6 +129,13 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   for (let i = 0; i < batchSize; i++) packets.push(new Packet(u8, i32, layout, names));
   const batch = new PacketBatch(packets);
   const custom: Record<string, number> = {};
+  // Packets the NF creates (ctx.alloc/emit) are staged in the router like a batch's; the
+  // loop flushes them (at the end of the batch they were emitted in, or on its next turn).
+  let emittedOutside = false;
+  const packetSource = new PacketSource(u8, i32, layout, slot, pool, names, (d) => {
+    router.route(d);
+    emittedOutside = true;
+  });
 
   const ctx: NFContext<A> = createNFContext(
     {
@@ -136,6 +145,8 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
       counters: custom,
       log: (msg, fields) => send({ type: 'log', level: 'info', msg, fields }),
       send: (data, to) => send({ type: 'message', to, data }),
+      packets: packetSource,
+      instanceCount: (id) => router.instanceCount(id),
     },
     validateArgs(def, reg.args),
   );
@@ -194,6 +205,7 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
     invoke(descs, n);
     for (let i = 0; i < n; i++) router.route(descs[i]);
     router.flush();
+    emittedOutside = false;
     i32[sb + S_INFLIGHT] = 0;
   };
 
@@ -203,6 +215,11 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
     while (!stopping) {
       const e = router.refresh();
       Atomics.store(i32, sb + S_SEEN_EPOCH, e);
+      if (emittedOutside) {
+        // Emitted from setup, tick or onMessage: send them now.
+        emittedOutside = false;
+        router.flush();
+      }
       const n = rx.dequeue(descs, 0, batchSize, slot);
       if (n > 0) {
         i32[sb + S_INFLIGHT] = n;
@@ -243,6 +260,10 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
     try {
       if (def.teardown) await def.teardown(ctx);
     } finally {
+      // What teardown emitted, and what was allocated and never emitted, goes back too.
+      if (emittedOutside) router.flush();
+      packetSource.release();
+      pool.flush();
       if (Object.keys(custom).length > 0) send({ type: 'counters', counters: custom });
       sock.end();
       resolveDone();

@@ -39,6 +39,7 @@ import { SYMMETRIC_RSS_KEY, Toeplitz } from '../proto/toeplitz.js';
 import { createBatchInvoker, createNFContext, validateArgs } from './context.js';
 import type { NFContext, NFDefinition } from './define-nf.js';
 import { Packet, PacketBatch, type NameTable } from './packet.js';
+import { PacketSource } from './packet-source.js';
 
 export type HarnessAction = 'next' | 'drop' | 'toService' | 'toPort';
 
@@ -90,6 +91,10 @@ export interface HarnessOptions {
   onHandlerError?: 'throw' | 'count';
   /** Also print ctx.log lines to stderr (default false; they are always kept in `logs`). */
   verbose?: boolean;
+  /** Buffers in the harness's pool (default 256): what ctx.alloc can take, beyond one batch. */
+  poolSize?: number;
+  /** Live instances per service name for ctx.instanceCount (default: 1 for every known service). */
+  instances?: Record<string, number>;
 }
 
 export interface HarnessLog {
@@ -107,6 +112,13 @@ export interface NFHarness<A> {
   readonly sent: { data: unknown; to?: string }[];
   /** Handler exceptions caught so far (onHandlerError 'count'). */
   readonly handlerErrors: number;
+  /**
+   * Packets the NF created and emitted (ctx.alloc + ctx.emit), in emission order, as the
+   * router would have received them. Their buffers go back to the pool once recorded.
+   */
+  readonly emitted: HarnessResult[];
+  /** Buffers allocated with ctx.alloc and not emitted yet. */
+  readonly pendingAllocs: number;
   /** Runs the frames through the NF in batches of `batchSize`; one result per frame, in order. */
   push(frames: ReadonlyArray<Uint8Array | HarnessFrame>): HarnessResult[];
   /** Calls the NF's tick once (the runtime calls it every `tickMs`). */
@@ -153,7 +165,10 @@ export async function createNFHarness<A>(def: NFDefinition<A>, opts: HarnessOpti
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 256)
     throw new NetvmError('NETVM_USAGE', `harness: batchSize ${batchSize} must be an integer 1..256`);
 
-  const params: Partial<LayoutParams> = { bufCount: 256, headroom: HEADROOM, maxPorts: Math.max(4, portList.length) };
+  const poolSize = opts.poolSize ?? 256;
+  if (!Number.isInteger(poolSize) || poolSize < batchSize + 1 || poolSize > 1 << 20)
+    throw new NetvmError('NETVM_USAGE', `harness: poolSize ${poolSize} must be an integer ${batchSize + 1}..${1 << 20}`);
+  const params: Partial<LayoutParams> = { bufCount: poolSize, headroom: HEADROOM, maxPorts: Math.max(4, portList.length) };
   if (opts.bufSize !== undefined) params.bufSize = opts.bufSize;
   const region = testRegion(params);
   const { u8, i32, layout } = region;
@@ -166,6 +181,32 @@ export async function createNFHarness<A>(def: NFDefinition<A>, opts: HarnessOpti
   const counters: Record<string, number> = {};
   const logs: HarnessLog[] = [];
   const sent: { data: unknown; to?: string }[] = [];
+  const emitted: HarnessResult[] = [];
+  // The buffers: the batch's are taken from the region's pool once and reused for every
+  // batch; ctx.alloc takes from the same pool.
+  const pool = new Pool(i32, layout, SLOT);
+  const readResult = (desc: number): HarnessResult => {
+    const base = bufferOffset(layout, desc);
+    const m = base >> 2;
+    const a = i32[m + M_ACTION];
+    const action = ACTIONS[a];
+    if (action === undefined) throw new NetvmError('NETVM_NF_INVALID', `harness: a packet has invalid action ${a}`);
+    const off = base + i32[m + M_DATA_OFF];
+    const len = Math.max(0, Math.min(i32[m + M_LEN], base + layout.params.bufSize - off));
+    const inPortId = i32[m + M_INPORT];
+    const r: HarnessResult = { action, data: u8.slice(off, off + len), inPort: nameOf(names.ports, inPortId) ?? `port${inPortId}` };
+    if (action === 'toService' || action === 'toPort') {
+      const id = i32[m + M_DEST];
+      r.destId = id;
+      const name = nameOf(action === 'toService' ? names.services : names.ports, id);
+      if (name !== undefined) r.dest = name;
+    }
+    return r;
+  };
+  const packetSource = new PacketSource(u8, i32, layout, SLOT, pool, names, (d) => {
+    emitted.push(readResult(d));
+    pool.freeOne(d);
+  });
   const ctx = createNFContext<A>(
     {
       service,
@@ -177,15 +218,18 @@ export async function createNFHarness<A>(def: NFDefinition<A>, opts: HarnessOpti
         if (opts.verbose) process.stderr.write(`[${service}#${opts.instance ?? 1}] ${msg}${fields ? ' ' + JSON.stringify(fields) : ''}\n`);
       },
       send: (data, to) => sent.push(to === undefined ? { data } : { data, to }),
+      packets: packetSource,
+      instanceCount: (id) => {
+        const name = nameOf(names.services, id);
+        if (name === undefined) return 0;
+        return opts.instances?.[name] ?? 1;
+      },
     },
     validateArgs(def, opts.args),
   );
-  if (def.setup) await def.setup(ctx);
-
-  // The buffers: taken from the region's pool once and reused for every batch.
-  const pool = new Pool(i32, layout, SLOT);
   const descs = new Int32Array(batchSize);
   if (pool.alloc(descs, 0, batchSize) !== batchSize) throw new NetvmError('NETVM_LIMIT', 'harness: pool too small');
+  if (def.setup) await def.setup(ctx);
   const packets: Packet[] = [];
   for (let i = 0; i < batchSize; i++) packets.push(new Packet(u8, i32, layout, names));
   const batch = new PacketBatch(packets);
@@ -262,24 +306,7 @@ export async function createNFHarness<A>(def: NFDefinition<A>, opts: HarnessOpti
       caught.length = 0;
       invoke(descs, n);
       if (caught.length > 0) throw caught[0];
-      for (let k = 0; k < n; k++) {
-        const base = bufferOffset(layout, descs[k]);
-        const m = base >> 2;
-        const a = i32[m + M_ACTION];
-        const action = ACTIONS[a];
-        if (action === undefined) throw new NetvmError('NETVM_NF_INVALID', `harness: packet ${start + k} has invalid action ${a}`);
-        const off = base + i32[m + M_DATA_OFF];
-        const len = Math.max(0, Math.min(i32[m + M_LEN], base + layout.params.bufSize - off));
-        const inPortId = i32[m + M_INPORT];
-        const r: HarnessResult = { action, data: u8.slice(off, off + len), inPort: nameOf(names.ports, inPortId) ?? `port${inPortId}` };
-        if (action === 'toService' || action === 'toPort') {
-          const id = i32[m + M_DEST];
-          r.destId = id;
-          const name = nameOf(action === 'toService' ? names.services : names.ports, id);
-          if (name !== undefined) r.dest = name;
-        }
-        out.push(r);
-      }
+      for (let k = 0; k < n; k++) out.push(readResult(descs[k]));
     }
     return out;
   };
@@ -291,6 +318,10 @@ export async function createNFHarness<A>(def: NFDefinition<A>, opts: HarnessOpti
     sent,
     get handlerErrors() {
       return handlerErrors;
+    },
+    emitted,
+    get pendingAllocs() {
+      return packetSource.pending;
     },
     push,
     tick: () => {
@@ -304,8 +335,9 @@ export async function createNFHarness<A>(def: NFDefinition<A>, opts: HarnessOpti
     close: async () => {
       if (closed) return;
       closed = true;
-      pool.free(descs, 0, batchSize);
       if (def.teardown) await def.teardown(ctx);
+      pool.free(descs, 0, batchSize);
+      packetSource.release();
     },
   };
 }

@@ -238,7 +238,7 @@ chains:
   let kills = 0;
   let worst = 0;
   try {
-    await waitFor('the chain to run', async () => ((await liveStats(name))?.ports.sink.tx ?? 0) > 10_000);
+    await waitFor('the chain to run', async () => ((await liveStats(name))?.ports.sink.tx ?? 0) > 10_000, 60_000);
     const end = Date.now() + CHAOS_SECONDS * 1000;
     while (Date.now() < end) {
       await sleep(300 + rand() * 600);
@@ -256,10 +256,14 @@ chains:
         /* it exited meanwhile */
       }
     }
-    const s = await waitFor('every service back to full strength', async () => {
-      const x = await liveStats(name);
-      return x && Object.values(x.services).every((v) => v.instances.filter((i) => i.state === 'active').length === 2) ? x : undefined;
-    });
+    const s = await waitFor(
+      'every service back to full strength',
+      async () => {
+        const x = await liveStats(name);
+        return x && Object.values(x.services).every((v) => v.instances.filter((i) => i.state === 'active').length === 2) ? x : undefined;
+      },
+      60_000,
+    );
     const restarts = Object.values(s.services).reduce((a, v) => a + v.restarts, 0);
     console.log(
       `chaos: seed ${seed}, ${kills} kills in ${CHAOS_SECONDS} s, ${s.manager.nfDeaths} deaths seen, ${restarts} restarts, sink ${s.ports.sink.tx} packets; largest mid-run imbalance ${worst}`,
@@ -291,10 +295,14 @@ chains:
   let worst = 0;
   let minRate = Infinity;
   try {
-    let prev = await waitFor('the chain to run', async () => {
-      const s = await liveStats(name);
-      return s && s.ports.sink.tx > 0 ? s : undefined;
-    });
+    let prev = await waitFor(
+      'the chain to run',
+      async () => {
+        const s = await liveStats(name);
+        return s && s.ports.sink.tx > 0 ? s : undefined;
+      },
+      60_000,
+    );
     for (let sec = 0; sec < SOAK_SECONDS; sec++) {
       await sleep(1000);
       const s = await liveStats(name);
