@@ -10,6 +10,7 @@
 //          --repeat 2 (C and netvm alternate this many times per point; the best of each counts)
 //          --trust trusted,untrusted (untrusted: the NFs run with `trust: untrusted`, getting
 //          checked copies instead of the region — docs/untrusted-nfs.md; default trusted)
+//          --exchange-slots N (untrusted: packets an NF may hold; default: the config's default)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     flows: { type: 'string', default: '1024' },
     repeat: { type: 'string', default: '2' },
     trust: { type: 'string', default: 'trusted' },
+    'exchange-slots': { type: 'string' },
   },
 });
 const nfList = String(values.nfs).split(',').map(Number);
@@ -59,7 +61,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 async function runNetvm(k: number, mode: 'shared' | 'poll', trust: 'trusted' | 'untrusted'): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netvm-bench-'));
-  const services = Array.from({ length: k }, (_, i) => `  nf${i + 1}: { nf: forward, mode: ${mode}, trust: ${trust} }`).join('\n');
+  const slots = trust === 'untrusted' && values['exchange-slots'] !== undefined ? `, exchangeSlots: ${values['exchange-slots']}` : '';
+  const services = Array.from({ length: k }, (_, i) => `  nf${i + 1}: { nf: forward, mode: ${mode}, trust: ${trust}${slots} }`).join('\n');
   const chain = [...Array.from({ length: k }, (_, i) => `nf${i + 1}`), 'sink'].join(', ');
   const cfg = path.join(dir, 'bench.yaml');
   fs.writeFileSync(

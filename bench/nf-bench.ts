@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   const cases = NF_BENCH_CASES.filter((c, i) => i === 0 || only === null || only.some((o) => c.name.startsWith(o) || c.nf === o));
   const log = (s: string): void => void process.stdout.write(s + '\n');
   log(
-    `netvm per-NF benchmark: generator → NF → sink, ${mode} mode, ${seconds} s per row after ${warmup} s warm-up, ${os.cpus().length} cores`,
+    `netvm per-NF benchmark: generator → NF → sink, ${mode} mode, ${seconds} s per row after ${warmup} s warm-up, best of ${repeat}, ${os.cpus().length} cores`,
   );
   log(`${'NF'.padEnd(36)}${'Mpps'.padStart(8)}${'vs forward'.padStart(12)}   NF loss counters`);
   const results: Result[] = [];

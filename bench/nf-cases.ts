@@ -5,6 +5,8 @@
 // 2001:db8::2:1), so args can target that traffic. Every packet should reach the sink:
 // the bench reports the NF's own drops next to the rate, and a row whose packets do not
 // arrive is an error in the row. Add an NF by adding a row.
+import os from 'node:os';
+import path from 'node:path';
 
 export interface NfBenchCase {
   /** Row label (unique). */
@@ -47,5 +49,20 @@ export const NF_BENCH_CASES: NfBenchCase[] = [
     name: 'load-balancer (4 backends)',
     nf: 'load-balancer',
     args: { vips: [{ address: '198.19.0.1', port: 5001, proto: 'udp', backends: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'] }] },
+  },
+  // The catalog's other NFs (issue #4 part B), set up so every packet passes.
+  { name: 'rate-limiter (above the rate)', nf: 'rate-limiter', args: { rate: 100000000, unit: 'packets', burst: 1000000 } },
+  {
+    name: 'payload-scan (3 patterns, no match)',
+    nf: 'payload-scan',
+    args: { patterns: ['UNION SELECT', 'cmd.exe', { hex: '4d 5a 90 00' }], caseInsensitive: true, action: 'alert' },
+  },
+  { name: 'aes-encrypt (AES-128)', nf: 'aes-encrypt', args: { key: '000102030405060708090a0b0c0d0e0f' } },
+  { name: 'flow-tracker', nf: 'flow-tracker' },
+  { name: 'vlan push', nf: 'vlan', args: { action: 'push', vid: 100 } },
+  {
+    name: 'tap (filter matches none)',
+    nf: 'tap',
+    args: { file: path.join(os.tmpdir(), 'netvm-bench-tap.pcap'), filter: { proto: 'tcp' } },
   },
 ];

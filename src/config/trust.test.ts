@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NetvmError } from '../core/errors.js';
-import { resolveConfig } from './load-config.js';
+import { loadConfigFile, resolveConfig } from './load-config.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'netvm-trust-test-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -47,4 +47,18 @@ test('config: untrusted-only keys on a trusted service are a warning; bad values
   invalid({ trust: 'maybe' }, 'services.f.trust: must be one of "trusted", "untrusted" (got "maybe")');
   invalid({ trust: 'untrusted', timeoutMs: 0 }, 'services.f.timeoutMs: must be >= 1');
   invalid({ trust: 'untrusted', exchangeSlots: 100 }, 'services.f.exchangeSlots: must be a power of two from 64 to 4096 (got 100)');
+});
+
+test('config: examples/untrusted.yaml runs its forwarder untrusted', () => {
+  let dir = path.dirname(new URL(import.meta.url).pathname);
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  const c = loadConfigFile(path.join(dir, 'examples', 'untrusted.yaml'));
+  assert.deepEqual(
+    c.services.map((s) => [s.name, s.untrusted]),
+    [
+      ['mon', undefined],
+      ['fwd', { timeoutMs: 500, exchangeSlots: 256 }],
+    ],
+  );
+  assert.deepEqual(c.warnings, []);
 });

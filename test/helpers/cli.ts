@@ -88,7 +88,9 @@ export function uniqueName(tag: string): string {
 export async function waitFor<T>(
   what: string,
   fn: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 20_000,
+  // Generous: on a shared 2-core machine under load, starting a manager and its NFs can take
+  // well over 20 s; this only bounds how long a failure takes to show.
+  timeoutMs = 60_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

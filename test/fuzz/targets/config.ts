@@ -310,7 +310,7 @@ const PROTO_KEYS = Object.getOwnPropertyNames(Object.prototype).sort().join(',')
 export default defineTarget<State>({
   name: 'config',
   description: 'config loader text path (parseConfigText + resolveConfig) on mutated YAML/JSON from examples/ and the docs',
-  ciCases: 3000,
+  ciCases: 2000,
   setup: () => {
     const keys = new Set<string>();
     const enums = new Set<unknown>();

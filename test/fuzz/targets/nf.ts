@@ -149,7 +149,7 @@ const MESSAGES: unknown[] = [null, undefined, 0, 'summary', [], {}, { cmd: 'summ
 export default defineTarget<State>({
   name: 'nf',
   description: 'every catalog NF (nfs/*/) in createNFHarness with default and README args: handler, actions, counters',
-  ciCases: 800,
+  ciCases: 600,
   setup: async () => ({ configs: await discover(), casesPerNf: new Map(), packetsPerNf: new Map() }),
   run: async (s, rng, index) => {
     const cfg = s.configs[index % s.configs.length];

@@ -189,7 +189,7 @@ function runOne(s: State, rng: Rng, frame: Uint8Array, where: string): { p: Pars
 export default defineTarget<State>({
   name: 'parse',
   description: 'src/proto parsePacket + checksum/RSS/address readers on generated then mutated frames',
-  ciCases: 12000,
+  ciCases: 10000,
   setup: () => ({
     plain: new ParsedPacket(),
     metered: new ParsedPacket(),

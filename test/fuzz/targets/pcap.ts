@@ -52,17 +52,39 @@ export function checkFile(file: PcapFile, bytes: Uint8Array, allowTruncated: boo
     check(allowTruncated, `${where}: truncatedAt set without allowTruncated`);
     check(file.truncatedAt >= 0 && file.truncatedAt < bytes.length, `${where}: truncatedAt ${file.truncatedAt}`);
   }
+  const u32 = (at: number, le: boolean): number =>
+    at < 0 || at + 4 > bytes.length ? -1 : new DataView(bytes.buffer, bytes.byteOffset + at, 4).getUint32(0, le);
+  const either = (at: number, v: number): boolean => u32(at, true) === v || u32(at, false) === v;
+  let consumed = 24;
   for (const [i, r] of file.packets.entries()) {
     const d = r.data;
     check(
       d.buffer === bytes.buffer && d.byteOffset >= bytes.byteOffset && d.byteOffset + d.length <= bytes.byteOffset + bytes.length,
       `${where}: record ${i} is not a view into the file's bytes`,
     );
+    // In every record layout (pcap record header, EPB, PB, SPB) the original length is the
+    // word right before the data, and (but in an SPB) the captured length the word before it.
+    const at = d.byteOffset - bytes.byteOffset;
+    check(either(at - 4, r.origLen), `${where}: record ${i} origLen ${r.origLen} is not the word before its data`);
+    if (file.format === 'pcap') {
+      check(
+        either(at - 8, d.length),
+        `${where}: record ${i} has ${d.length} bytes, its header says ${u32(at - 8, true)}/${u32(at - 8, false)}`,
+      );
+      check(at === consumed + 16, `${where}: record ${i} starts at ${at}, the previous one ended at ${consumed}`);
+      consumed = at + d.length;
+    }
     check(d.length <= MAX_SNAPLEN, `${where}: record ${i} has ${d.length} bytes`);
     check(Number.isInteger(r.tsNsec) && r.tsNsec >= 0 && r.tsNsec < 1e9, `${where}: record ${i} tsNsec ${r.tsNsec}`);
     check(Number.isFinite(r.tsSec), `${where}: record ${i} tsSec ${r.tsSec}`);
     check(Number.isInteger(r.origLen) && r.origLen >= 0, `${where}: record ${i} origLen ${r.origLen}`);
   }
+  // A classic file is read to its end, or to where it was cut.
+  if (file.format === 'pcap')
+    check(
+      consumed === (file.truncatedAt ?? bytes.length),
+      () => `${where}: records end at ${consumed}, the file at ${file.truncatedAt ?? bytes.length}`,
+    );
 }
 
 function sameRecords(c: Capture, file: PcapFile): string | null {
@@ -78,7 +100,7 @@ function sameRecords(c: Capture, file: PcapFile): string | null {
 export default defineTarget<State>({
   name: 'pcap',
   description: 'readPcap (pcap-format.ts) on corrupted pcap/pcapng: NetvmError or valid records; bounded reads and allocation',
-  ciCases: 6000,
+  ciCases: 5000,
   setup: () => ({ meter: new ReadMeter(0, 0, 0, 'readPcap'), maxReadsPerByte: 0, largestAlloc: 0, records: 0 }),
   run: async (s, rng, index) => {
     const c = genCapture(rng);
