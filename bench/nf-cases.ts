@@ -58,6 +58,9 @@ export const NF_BENCH_CASES: NfBenchCase[] = [
     args: { patterns: ['UNION SELECT', 'cmd.exe', { hex: '4d 5a 90 00' }], caseInsensitive: true, action: 'alert' },
   },
   { name: 'aes-encrypt (AES-128)', nf: 'aes-encrypt', args: { key: '000102030405060708090a0b0c0d0e0f' } },
+  // The generator's 64-byte frames carry 22 payload bytes: a 16-byte IV and 6 decrypted.
+  { name: 'aes-decrypt (AES-128)', nf: 'aes-decrypt', args: { key: '000102030405060708090a0b0c0d0e0f' } },
+  { name: 'arp-responder (IP traffic passes)', nf: 'arp-responder', args: { addresses: ['198.18.0.254'], mac: '02:00:5e:00:00:fe' } },
   { name: 'flow-tracker', nf: 'flow-tracker' },
   { name: 'vlan push', nf: 'vlan', args: { action: 'push', vid: 100 } },
   {
