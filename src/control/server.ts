@@ -57,6 +57,9 @@ const REASON: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   404: 'Not Found',
+  408: 'Request Timeout',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
   405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Payload Too Large',
@@ -65,6 +68,11 @@ const REASON: Record<number, string> = {
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
+
+/** The one shape of every refusal the API sends (docs/control-plane.md, "Errors"). */
+function errorBody(status: number, code: string, message: string): { statusCode: number; code: string; error: string; message: string } {
+  return { statusCode: status, code, error: REASON[status] ?? 'Error', message };
+}
 
 export interface ControlServerOptions {
   manager: Manager;
@@ -107,6 +115,47 @@ export class ControlServer {
       // Requests are validated as they are: no type coercion, no stripped keys, so what the
       // schema does not allow is an error the caller sees.
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+      // A URL the router cannot decode (bad percent-escapes) or a path parameter over 100
+      // characters: answered like every other refusal, with a NETVM_ code, before any route runs.
+      // The token is still checked first, so without it every /api and /metrics URL answers 401
+      // whatever its shape. Found by the control fuzz target (test/fuzz/targets/control.ts).
+      frameworkErrors: (err, req, reply) => {
+        const r = reply as unknown as FastifyReply;
+        if (/^\/(api|metrics)(\/|\?|$)/.test(req.url) && !this.authorized(req.headers.authorization)) void this.refuseUnauthorized(r);
+        else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH')
+          void r
+            .code(414)
+            .send(
+              errorBody(414, 'NETVM_URL_TOO_LONG', 'a name in the URL is longer than 100 characters; names are 1-64 of A-Z a-z 0-9 _ . -'),
+            );
+        else
+          void r
+            .code(400)
+            .send(
+              errorBody(
+                400,
+                'NETVM_BAD_URL',
+                'the URL is not valid: a percent-escape is malformed or does not decode to UTF-8 (RFC 3986 section 2.1)',
+              ),
+            );
+      },
+      // Requests the HTTP parser refuses (malformed request line or headers, RFC 9112) never reach
+      // fastify: the answer is written on the socket, in the API's error format.
+      clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+        if (err.code === 'ECONNRESET' || socket.destroyed) return;
+        const [status, code, message] =
+          err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'NETVM_REQUEST_TIMEOUT', 'the request was not received in time']
+            : err.code === 'HPE_HEADER_OVERFLOW'
+              ? [431, 'NETVM_HEADERS_TOO_LARGE', 'the request headers are larger than 16 KiB']
+              : [400, 'NETVM_BAD_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? err.message})`];
+        const body = JSON.stringify(errorBody(status, code, message));
+        if (socket.writable)
+          socket.write(
+            `HTTP/1.1 ${status} ${REASON[status] ?? 'Error'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+          );
+        socket.destroy();
+      },
     });
   }
 
@@ -146,15 +195,7 @@ export class ControlServer {
 
     app.addHook('onRequest', async (req, reply) => {
       if ((req.routeOptions.config as { public?: boolean } | undefined)?.public === true) return;
-      if (!this.authorized(req.headers.authorization)) {
-        reply.header('www-authenticate', 'Bearer realm="netvm"');
-        return reply.code(401).send({
-          statusCode: 401,
-          code: 'NETVM_UNAUTHORIZED',
-          error: 'Unauthorized',
-          message: `send "Authorization: Bearer <token>"; the token is in ${apiTokenPath(name)} (readable by the manager's user only)`,
-        });
-      }
+      if (!this.authorized(req.headers.authorization)) return this.refuseUnauthorized(reply);
     });
 
     app.addHook('onResponse', async (req, reply) => {
@@ -179,16 +220,13 @@ export class ControlServer {
       }
       if (status === 500) req.log.error({ err, url: req.url, method: req.method }, 'control API request failed');
       else req.log.debug({ url: req.url, method: req.method, status, code, msg: err.message }, 'control API request refused');
-      return reply.code(status).send({ statusCode: status, code, error: REASON[status] ?? 'Error', message: err.message });
+      return reply.code(status).send(errorBody(status, code, err.message));
     });
 
     app.setNotFoundHandler((req, reply) =>
-      reply.code(404).send({
-        statusCode: 404,
-        code: 'NETVM_NOT_FOUND',
-        error: 'Not Found',
-        message: `no route ${req.method} ${req.url.split('?')[0]}; the routes are listed in /openapi.json`,
-      }),
+      reply
+        .code(404)
+        .send(errorBody(404, 'NETVM_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}; the routes are listed in /openapi.json`)),
     );
 
     const deps = { manager: this.opts.manager, sampler: this.sampler, info: () => this.describe(), recentEvents: () => this.recent };
@@ -267,6 +305,19 @@ export class ControlServer {
       dashboard: this.info?.dashboard ?? null,
       config: this.opts.manager.opts.config.file,
     };
+  }
+
+  private refuseUnauthorized(reply: FastifyReply): FastifyReply {
+    return reply
+      .header('www-authenticate', 'Bearer realm="netvm"')
+      .code(401)
+      .send(
+        errorBody(
+          401,
+          'NETVM_UNAUTHORIZED',
+          `send "Authorization: Bearer <token>"; the token is in ${apiTokenPath(this.opts.name)} (readable by the manager's user only)`,
+        ),
+      );
   }
 
   private authorized(header: string | undefined): boolean {

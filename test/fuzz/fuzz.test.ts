@@ -10,9 +10,9 @@ const envSeed = process.env.NETVM_FUZZ_SEED;
 const seed = envSeed !== undefined && /^[0-9]+$/.test(envSeed) ? Number(envSeed) >>> 0 : DEFAULT_SEED;
 const targets = await loadTargets();
 
-test('fuzz: the targets are registered (parse, nf, pcap, config, port, classify)', () => {
+test('fuzz: the targets are registered (parse, nf, pcap, config, port, classify, control)', () => {
   const names = targets.map((t) => t.name);
-  for (const n of ['parse', 'nf', 'pcap', 'config', 'port', 'classify'])
+  for (const n of ['parse', 'nf', 'pcap', 'config', 'port', 'classify', 'control'])
     assert.ok(names.includes(n), `target ${n} is missing (have ${names.join(', ')})`);
 });
 
