@@ -207,3 +207,46 @@ test('router: onFull hold stops holding for a ring that makes no progress for wa
   assert.equal(ringFull(), 300 - 256, 'dropped and counted');
   assert.equal(free(), 1024 - 256, 'their buffers are back in the pool');
 });
+
+test('router: onFull hold — a consumer slower than its load, taking a little now and then, ends in overload within waitMs, not a stall', () => {
+  const { r, router, d, ringFull, consumer } = fullRingSetup('hold');
+  const { i32, layout } = r;
+  for (const x of d) router.route(x); // the ring full, 44 held
+  const pool = new Pool(i32, layout, 0, 64);
+  const batch = new Int32Array(64);
+  const out = new Int32Array(64);
+  const offer = (): void => {
+    const n = pool.alloc(batch, 0, 64);
+    for (let i = 0; i < n; i++) {
+      const m = bufferOffset(layout, batch[i]) >> 2;
+      i32[m + M_CHAIN] = 0;
+      i32[m + M_STEP] = -1;
+      i32[m + M_ACTION] = 0;
+      router.route(batch[i]);
+    }
+  };
+  // The manager's loop: read inputs only while nothing is held; the consumer takes 32 every
+  // millisecond, so each held batch fits at last and the next one is held again. (Before the
+  // fix, every held batch that fitted restarted the clock: held for ever, never a drop.)
+  // Time passes by spinning, not timers, so the rounds are 1 ms apart whatever the machine.
+  let heldRounds = 0;
+  let rounds = 0;
+  for (; rounds < 200 && ringFull() === 0; rounds++) {
+    if (router.held === 0) offer();
+    router.flush();
+    if (router.held > 0) heldRounds++;
+    const until = performance.now() + 1;
+    while (performance.now() < until) {
+      /* 1 ms */
+    }
+    pool.free(out, 0, consumer.dequeue(out, 0, 32, 1));
+  }
+  assert.ok(heldRounds > 0, 'the producer was held');
+  assert.ok(
+    ringFull() > 0,
+    `overloaded (waitMs 5 ms) within ${rounds} rounds of 1 ms: drops counted, so the producer is no longer held back`,
+  );
+  offer();
+  router.flush();
+  assert.equal(router.held, 0, 'while overloaded, nothing is held: the excess is dropped at once');
+});

@@ -107,6 +107,8 @@ export class Router {
   waitMs = 100;
   /** Per ring: when it was first found full while holding (ms), 0 if it was not. */
   private readonly fullSince: Float64Array;
+  /** Per ring: 1 while what is staged for it was held back by an earlier flush. */
+  private readonly wasHeld: Uint8Array;
   /** Per ring: 1 while it is overloaded (full for longer than waitMs). */
   private readonly overloaded: Uint8Array;
   /** Descriptors held back by 'hold' (staged, not yet enqueued). */
@@ -136,6 +138,7 @@ export class Router {
     this.staged = new Int32Array(nRings);
     this.fullSince = new Float64Array(nRings);
     this.overloaded = new Uint8Array(nRings);
+    this.wasHeld = new Uint8Array(nRings);
     this.touched = new Int32Array(nRings);
     this.drops = new Int32Array(batchMax * 2);
     this.segBase = Int32Array.from(layout.segmentOffsets);
@@ -357,11 +360,18 @@ export class Router {
         st.copyWithin(0, put, n);
         this.staged[id] = n - put;
         this.held += n - put;
+        this.wasHeld[id] = 1;
         return;
       }
       this.overloaded[id] = 1; // no progress for waitMs: stop holding for it
     }
-    if (put === n) this.fullSince[id] = 0;
+    // Only a batch that fits at its first flush ends a full spell. A held batch that fits at
+    // last does not: a consumer slower than its load takes the held packets a few at a time,
+    // the producer reads its inputs again and at once finds the ring full again, so every
+    // batch is held and the producer runs at the slow consumer's pace — the stall that
+    // overload detection exists to end (the faults test "a slow NF drops only its own chain").
+    if (put === n && this.wasHeld[id] === 0) this.fullSince[id] = 0;
+    this.wasHeld[id] = 0;
     if (put < n) {
       c[this.c0 + C_DROP_RING_FULL] += n - put;
       this.pool.free(st, put, n - put);

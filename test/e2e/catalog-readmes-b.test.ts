@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describeFailure, repoRoot, runCli, tmpDir } from '../helpers/cli.js';
-import { checkReadmeExamples } from '../helpers/nf-readme.js';
+import { checkReadmeExamples, enterReadmeWorkdir } from '../helpers/nf-readme.js';
 import { buildPacket } from '../../src/proto/build.js';
 import type { NFDefinition } from '../../src/nflib/define-nf.js';
 import rateLimiter from '../../nfs/rate-limiter/index.js';
@@ -34,12 +34,9 @@ const NFS: Record<string, NFDefinition<unknown>> = {
 /** Counter families documented as one entry (`match:<name>`). */
 const FAMILIES = [/^match:/];
 
-// Setup may create the files the examples name (tap, flow-tracker) or read them (a key file):
-// run in a scratch directory with that key in place. (node --test runs each file in its own
-// process, so changing directory here touches no other test.)
-const work = tmpDir();
-fs.writeFileSync(path.join(work, 'tunnel.key'), '000102030405060708090a0b0c0d0e0f\n');
-process.chdir(work);
+// Setup may create the files the examples name or read them: run in a scratch directory.
+// (node --test runs each file in its own process, so changing directory touches no other test.)
+enterReadmeWorkdir();
 
 for (const [name, def] of Object.entries(NFS)) {
   test(`catalog README: ${name}: the example config checks, its args validate and set up, every counter is documented`, async () => {

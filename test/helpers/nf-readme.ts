@@ -2,6 +2,7 @@
 // valid config, and the NF must accept the args it gives to each service running it.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseConfigText, resolveConfig } from '../../src/config/load-config.js';
 import { packageRoot } from '../../src/config/catalog.js';
@@ -12,6 +13,19 @@ import { createNFHarness, type NFHarness } from '../../src/nflib/testing.js';
 type Service = ResolvedConfig['services'][number];
 
 /** One service running catalog NF `nf` in a README example, with what a harness needs for it. */
+/**
+ * README examples create files (tap, flow-tracker) or read them (the aes NFs' `keyFile:
+ * tunnel.key`), relative to the working directory: this moves into a fresh scratch directory
+ * holding that key, and returns the function that moves back.
+ */
+export function enterReadmeWorkdir(): () => void {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'netvm-readme-'));
+  fs.writeFileSync(path.join(work, 'tunnel.key'), '000102030405060708090a0b0c0d0e0f\n');
+  const before = process.cwd();
+  process.chdir(work);
+  return () => process.chdir(before);
+}
+
 export interface ReadmeService {
   label: string;
   service: Service;

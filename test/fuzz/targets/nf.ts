@@ -16,7 +16,7 @@ import { catalogModulePath, catalogNames } from '../../../src/config/catalog.js'
 import type { NFDefinition } from '../../../src/nflib/define-nf.js';
 import { createNFHarness, type HarnessFrame, type HarnessResult, type NFHarness } from '../../../src/nflib/testing.js';
 import { ParsedPacket, parsePacket } from '../../../src/proto/parse.js';
-import { readmeServices } from '../../helpers/nf-readme.js';
+import { enterReadmeWorkdir, readmeServices } from '../../helpers/nf-readme.js';
 import { genFrame, genPlainFrame, mutateFrame } from '../frames.js';
 import type { Rng } from '../prng.js';
 import { check, defineTarget } from '../registry.js';
@@ -39,6 +39,8 @@ interface Config {
 }
 
 interface State {
+  /** Moves back out of the scratch directory. */
+  leave: () => void;
   configs: Config[];
   casesPerNf: Map<string, number>;
   packetsPerNf: Map<string, number>;
@@ -150,7 +152,10 @@ export default defineTarget<State>({
   name: 'nf',
   description: 'every catalog NF (nfs/*/) in createNFHarness with default and README args: handler, actions, counters',
   ciCases: 600,
-  setup: async () => ({ configs: await discover(), casesPerNf: new Map(), packetsPerNf: new Map() }),
+  // README configurations read and write files relative to the working directory (a key file,
+  // capture outputs): the target runs in a scratch directory, not wherever it was started.
+  setup: async () => ({ leave: enterReadmeWorkdir(), configs: await discover(), casesPerNf: new Map(), packetsPerNf: new Map() }),
+  teardown: (s) => s.leave(),
   run: async (s, rng, index) => {
     const cfg = s.configs[index % s.configs.length];
     const h = await createNFHarness(cfg.def, { ...cfg.opts, batchSize: rng.pick([1, 7, 32, 64]) });
