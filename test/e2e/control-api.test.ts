@@ -10,22 +10,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { apiRequest, openEventStream, type ApiEndpoint } from '../../src/control/client.js';
 import { apiInfoPath, apiTokenPath } from '../../src/control/address.js';
 import { runCli, startCli, tmpDir, uniqueName, waitFor, describeFailure, repoRoot } from '../helpers/cli.js';
-import { startManager } from '../helpers/control.js';
-
-const CONFIG = `ports:
-  gen:   { driver: generator, flows: 64, size: 64, rate: 20000 }
-  sink:  { driver: sink }
-  sink2: { driver: sink }
-services:
-  fwd: { nf: forward, instances: 2 }
-  mon: { nf: monitor }
-chains:
-  default: [fwd, sink]
-  side: [mon, sink2]
-rules:
-  - match: { proto: tcp }
-    chain: side
-`;
+import { API_TEST_CONFIG as CONFIG, startManager } from '../helpers/control.js';
 
 /** Every route of the API, with a request that would succeed given the token. */
 const ROUTES: [string, string, unknown?][] = [

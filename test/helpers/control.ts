@@ -81,3 +81,19 @@ export async function startManager(tag: string, yaml: string, extraArgs: string[
     },
   };
 }
+
+/** The manager the API tests and the control fuzz target drive: live generator traffic over two chains. */
+export const API_TEST_CONFIG = `ports:
+  gen:   { driver: generator, flows: 64, size: 64, rate: 20000 }
+  sink:  { driver: sink }
+  sink2: { driver: sink }
+services:
+  fwd: { nf: forward, instances: 2 }
+  mon: { nf: monitor }
+chains:
+  default: [fwd, sink]
+  side: [mon, sink2]
+rules:
+  - match: { proto: tcp }
+    chain: side
+`;

@@ -21,25 +21,10 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { ApiEndpoint } from '../../../src/control/client.js';
-import { startManager, type RunningManager } from '../../helpers/control.js';
+import { API_TEST_CONFIG as CONFIG, startManager, type RunningManager } from '../../helpers/control.js';
 import { balance, type StatsJson as AccountingStats } from '../../helpers/accounting.js';
 import type { Rng } from '../prng.js';
 import { check, defineTarget, FuzzFailure } from '../registry.js';
-
-const CONFIG = `ports:
-  gen:   { driver: generator, flows: 64, size: 64, rate: 20000 }
-  sink:  { driver: sink }
-  sink2: { driver: sink }
-services:
-  fwd: { nf: forward, instances: 2 }
-  mon: { nf: monitor }
-chains:
-  default: [fwd, sink]
-  side: [mon, sink2]
-rules:
-  - match: { proto: tcp }
-    chain: side
-`;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
