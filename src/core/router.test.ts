@@ -75,6 +75,14 @@ test('router: a service without instances gives -1', () => {
   assert.equal(router.pickInstance(0, 1234), -1);
 });
 
+/** Metadata of a packet just received: chain 0, before its first step. */
+function freshPacket(i32: Int32Array, layout: ReturnType<typeof testRegion>['layout'], desc: number): void {
+  const m = bufferOffset(layout, desc) >> 2;
+  i32[m + M_CHAIN] = 0;
+  i32[m + M_STEP] = -1;
+  i32[m + M_ACTION] = 0;
+}
+
 function fullRingSetup(onFull: 'wait' | 'hold' | 'drop') {
   const r = testRegion({ maxSlots: 8, ringSize: 256, bufCount: 1024 });
   const { i32, f64, layout } = r;
@@ -90,11 +98,8 @@ function fullRingSetup(onFull: 'wait' | 'hold' | 'drop') {
   const d = new Int32Array(300);
   assert.equal(pool.alloc(d, 0, 300), 300);
   for (const x of d) {
-    const m = bufferOffset(layout, x) >> 2;
-    i32[m + M_CHAIN] = 0;
-    i32[m + M_STEP] = -1;
-    i32[m + M_ACTION] = 0;
-    i32[m + M_HASH] = x;
+    freshPacket(i32, layout, x);
+    i32[(bufferOffset(layout, x) >> 2) + M_HASH] = x;
   }
   const ringFull = (): number => f64[slotCountersF64(layout, 0) + C_DROP_RING_FULL];
   const free = (): number => ringOccupancy(i32, layout, POOL_RING) + pool.cachedCount;
@@ -218,10 +223,7 @@ test('router: onFull hold — a consumer slower than its load, taking a little n
   const offer = (): void => {
     const n = pool.alloc(batch, 0, 64);
     for (let i = 0; i < n; i++) {
-      const m = bufferOffset(layout, batch[i]) >> 2;
-      i32[m + M_CHAIN] = 0;
-      i32[m + M_STEP] = -1;
-      i32[m + M_ACTION] = 0;
+      freshPacket(i32, layout, batch[i]);
       router.route(batch[i]);
     }
   };
