@@ -173,6 +173,13 @@ interface PendingReclaim {
 
 const SLICE_MS = 5;
 const IDLE_BEFORE_SLEEP = 64;
+/**
+ * An idle manager sleeps when the next input is due at least this far ahead (ms); closer than
+ * that it spins, as a futex wait would overshoot. Below 1 on purpose: a port that asks to be
+ * looked at again in 1 ms (afpacket's nextDue) is 0.99 ms away by the time the manager
+ * compares, and a threshold of exactly 1 turned that into a busy loop (a full core while idle).
+ */
+const MIN_SLEEP_MS = 0.5;
 
 export class Manager {
   readonly opts: ManagerOptions;
@@ -834,7 +841,7 @@ export class Manager {
       // Untrusted NFs cannot wake the manager (they do not map the region): while one holds
       // packets, come back within a millisecond to collect or expire them.
       if (this.untrusted.busy()) until = Math.min(until, 1);
-      if (until >= 1) this.sleeper.sleep(() => this.txPending(), until);
+      if (until >= MIN_SLEEP_MS) this.sleeper.sleep(() => this.txPending(), until);
     }
     setImmediate(() => this.loop());
   }

@@ -225,6 +225,25 @@ describe('netns bench: real clients through a netvm chain', { skip }, () => {
     assert.ok(arp.replies >= 1, `arp-responder counters: ${JSON.stringify(arp)}`);
   });
 
+  test('idle: with no traffic the manager and its NFs sleep instead of spinning on the rings', async () => {
+    // The manager looks at the afpacket RX rings once a millisecond while idle; shared-mode
+    // NFs sleep on their futex. A busy loop here shows as a whole core per process.
+    const s = await stats();
+    const pids = [mgr!.child.pid!, ...Object.values(s.services).flatMap((sv) => sv.instances.map((i) => i.pid as number))];
+    const cpuSeconds = (pid: number): number => {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in clock ticks (stat(5))
+    };
+    const before = pids.map(cpuSeconds);
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 2000));
+    const wall = (performance.now() - t0) / 1000;
+    const cores = pids.map((p, i) => (cpuSeconds(p) - before[i]) / wall);
+    const report = pids.map((p, i) => `pid ${p}: ${cores[i].toFixed(2)} cores`).join(', ');
+    for (const c of cores) assert.ok(c < 0.25, `an idle process used ${c.toFixed(2)} cores (${report})`);
+  });
+
   test('netns-bench.sh down removes every namespace and veth it made', async () => {
     // Checked on a second pair of names so the running bench is not disturbed.
     const other = bench(`${H1}x`, `${H2}x`);
