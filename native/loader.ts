@@ -22,6 +22,8 @@ export interface AfPacketOpenOptions {
   fanoutMode: number;
   /** Socket send buffer (SO_SNDBUFFORCE); 0 keeps the default. */
   sndBuf: number;
+  /** 1: ask for PACKET_VNET_HDR (TX frames start with a virtio_net_hdr); the answer says if the kernel took it. */
+  vnetHdr: number;
 }
 
 export interface AfPacketSocket {
@@ -33,6 +35,8 @@ export interface AfPacketSocket {
   txFrames: number;
   ifindex: number;
   mtu: number;
+  /** 1: PACKET_VNET_HDR is on, each TX frame's data starts with a 10-byte virtio_net_hdr. */
+  vnetHdr: number;
 }
 
 export interface NativeBinding {
@@ -52,7 +56,15 @@ export interface NativeBinding {
   afPacketKick(fd: number): number;
   /** [packets, drops, freezeQueueCount] since the last call (PACKET_STATISTICS), interface flags (-1: gone). */
   afPacketStats(fd: number, ifname: string): [number, number, number, number];
-  /** Closes the socket and releases the ring memory (the buffer stays readable, zeroed). */
+  /**
+   * Starts a thread that makes the socket's send() calls (the kicks) from now on, driven by
+   * the int32 control block `ctl` (layout: src/ports/afpacket/tpacket.ts TXC_*). Returns a
+   * handle for afPacketTxStop.
+   */
+  afPacketTxStart(fd: number, ctl: SharedArrayBuffer, name: string): number;
+  /** Stops a transmit thread and waits for it (at most about 100 ms). False if unknown. */
+  afPacketTxStop(handle: number): boolean;
+  /** Closes the socket (stopping its transmit thread first) and releases the ring memory (the buffer stays readable, zeroed). */
   afPacketClose(fd: number, ring: SharedArrayBuffer): boolean;
 }
 

@@ -57,6 +57,7 @@ describe('afpacket port (stand-in kernel)', () => {
       [{ interface: 'eth0', promiscuous: 'yes' }, /"promiscuous"/],
       [{ interface: 'eth0', qdiscBypass: 1 }, /"qdiscBypass"/],
       [{ interface: 'eth0', ignoreOutgoing: null }, /"ignoreOutgoing"/],
+      [{ interface: 'eth0', txThread: 'yes' }, /"txThread"/],
       [{ interface: 'eth0', ringFrames: 8 }, /"ringFrames"/],
       [{ interface: 'eth0', ringFrames: 100.5 }, /"ringFrames"/],
       [{ interface: 'eth0', fanout: { group: 70000 } }, /"fanout"/],
@@ -304,8 +305,10 @@ describe('afpacket port (stand-in kernel)', () => {
     pool.free(d);
   });
 
-  test('a failed kick leaves the frames queued; rxBurst retries it a millisecond later; real errors are counted', async () => {
-    const { port, fake, pool } = await openFake();
+  test('txThread: false — a failed kick leaves the frames queued; rxBurst retries it a millisecond later; real errors are counted', async () => {
+    const { port, fake, pool } = await openFake({ txThread: false });
+    assert.equal(fake.txThreadStarts, 0, 'no transmit thread: the manager kicks');
+    assert.equal(port.stats().txThread, 0);
     const d = pool.alloc(4);
     for (let i = 0; i < 4; i++) pool.put(d[i], udp(i));
     fake.kickErrors.push(-T.EAGAIN);
@@ -323,6 +326,79 @@ describe('afpacket port (stand-in kernel)', () => {
     port.rxBurst(d, 4, 21);
     assert.equal(fake.sent.length, 3);
     pool.free(d);
+  });
+
+  test('the transmit thread: started on open, woken only while it sleeps, its failures counted, stopped before the socket closes', async () => {
+    const { port, fake, pool } = await openFake();
+    assert.equal(fake.txThreadStarts, 1);
+    const ctl = fake.txCtl!;
+    const d = pool.alloc(8);
+    for (let i = 0; i < 8; i++) pool.put(d[i], udp(i));
+    assert.equal(port.txBurst(d, 2, 0), 2);
+    assert.equal(fake.kicks, 1, 'it slept: one wake-up, one send()');
+    assert.equal(fake.sent.length, 2);
+    assert.equal(Atomics.load(ctl, T.TXC_SEQ), 1, 'each burst is announced on the sequence word');
+    // Busy (not sleeping): the port only bumps the sequence; the thread's send() loop finds the frames.
+    Atomics.store(ctl, T.TXC_SLEEPING, 0);
+    assert.equal(port.txBurst(d, 3, 0), 3);
+    assert.equal(fake.kicks, 1, 'no wake-up for a thread that is awake');
+    assert.equal(Atomics.load(ctl, T.TXC_SEQ), 2);
+    assert.equal(port.txQueued(), 3, 'marked, waiting for the send() in progress');
+    Atomics.store(ctl, T.TXC_SLEEPING, 1);
+    assert.equal(port.txBurst(d, 1, 0), 1);
+    assert.equal(fake.sent.length, 6, 'the next send() takes every marked frame, in order');
+    assert.deepEqual(fake.sent.slice(2).map(hex), [d[0], d[1], d[2], d[0]].map((_, i) => hex(udp(i < 3 ? i : 0))));
+    fake.kickErrors.push(-T.EAGAIN);
+    port.txBurst(d, 1, 0);
+    fake.kickErrors.push(-100); // ENETDOWN
+    port.txBurst(d, 1, 0);
+    let s = port.stats();
+    assert.equal(s.txThread, 1);
+    assert.equal(s.txThreadWakeups, 4);
+    assert.equal(s.txKicks, 4);
+    assert.equal(s.txKickRetries, 1, 'a full send buffer is retried, not an error');
+    assert.equal(s.txKickErrors, 1);
+    assert.equal(Atomics.load(ctl, T.TXC_LAST_ERR), 100);
+    await port.close();
+    assert.equal(fake.txThreadStops, 1);
+    assert.ok(fake.closed);
+    s = port.stats();
+    assert.ok(s.txKicks >= 4, 'counters survive the close');
+    assert.equal(s.txThread, 0);
+    pool.free(d);
+  });
+
+  test('a transmit thread that cannot start fails open() with NETVM_PORT_OPEN and closes the socket', async () => {
+    const fake = new FakeTpacket();
+    fake.txStartError = Object.assign(new Error('pthread_create failed for the transmit thread: Resource temporarily unavailable'), { errno: 11 });
+    const port = new AfPacketPort({ interface: 'veth-test', ringFrames: 64 }, fake);
+    await assert.rejects(port.open(makeAccess({ bufCount: 64 }).access), (e: NetvmError) => e.code === 'NETVM_PORT_OPEN' && /txThread: false/.test(e.message));
+    assert.ok(fake.closed);
+  });
+
+  test('TX frames carry a plain virtio_net_hdr (hdr_len = the frame) when the kernel takes PACKET_VNET_HDR, and none otherwise', async () => {
+    for (const vnet of [true, false]) {
+      const fake = new FakeTpacket();
+      fake.vnet = vnet;
+      const pool = makeAccess({ bufCount: 64 });
+      const port = new AfPacketPort({ interface: 'veth-test', ringFrames: 64 }, fake);
+      await port.open(pool.access);
+      assert.equal(fake.opts!.vnetHdr, 1, 'always asked for');
+      assert.equal(port.stats().txVnetHdr, vnet ? 1 : 0);
+      const frames = [udp(0, 60), udp(1, 1514), udp(2, 61), udp(3, 62), udp(4, 63)];
+      const d = pool.alloc(frames.length);
+      frames.forEach((f, i) => pool.put(d[i], f));
+      // Every alignment of the data in the pool buffer (the frame offset follows it).
+      frames.forEach((f, i) => {
+        const base = pool.access.bufferOffset(d[i]);
+        pool.access.u8.set(f, base + pool.access.headroom + i);
+        pool.access.i32[(base >> 2) + M_DATA_OFF] = pool.access.headroom + i;
+      });
+      assert.equal(port.txBurst(d, d.length, 0), d.length);
+      assert.deepEqual(fake.sent.map(hex), frames.map(hex), `vnet ${vnet}: the fake checked each header and stripped it`);
+      pool.free(d);
+      await port.close();
+    }
   });
 
   test('a frame the kernel rejected (TP_STATUS_WRONG_FORMAT) is counted when its slot comes round again', async () => {

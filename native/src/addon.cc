@@ -1,7 +1,8 @@
 // netvm native addon: system calls only.
 //
 // Everything here is a thin wrapper over one Linux system call (open/ftruncate/mmap,
-// futex, prctl, and the AF_PACKET socket calls of the afpacket port). No packet logic lives here; the data path never calls into this file per
+// futex, prctl, and the AF_PACKET socket calls of the afpacket port), plus one kind of
+// thread whose loop makes only send() and futex() calls (the afpacket transmit thread). No packet logic lives here; the data path never calls into this file per
 // packet. We use V8's API directly (not N-API) because N-API cannot create a
 // SharedArrayBuffer over foreign memory, and only a SharedArrayBuffer lets `Atomics` work on
 // the mapped region (V8 BackingStore, see v8.h `SharedArrayBuffer::New(isolate, store)`).
@@ -10,7 +11,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -18,6 +22,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
@@ -192,8 +197,9 @@ static void SetNum(Isolate* isolate, Local<Object> o, const char* key, double v)
 }
 
 // afPacketOpen({ interface, blockSize, rxBlocks, txFrameSize, txFrames, blockTimeoutMs,
-//   promiscuous, qdiscBypass, ignoreOutgoing, fanoutGroup, fanoutMode, sndBuf })
-//   -> { fd, ring: SharedArrayBuffer (RX ring, then TX ring), rxBytes, txBytes, ifindex, mtu }
+//   promiscuous, qdiscBypass, ignoreOutgoing, fanoutGroup, fanoutMode, sndBuf, vnetHdr })
+//   -> { fd, ring: SharedArrayBuffer (RX ring, then TX ring), rxBytes, txBytes, ifindex, mtu,
+//        vnetHdr: 1 if TX frames carry a virtio_net_hdr }
 // Steps as in packet_mmap.rst: socket, PACKET_VERSION, RX/TX rings, mmap, bind, then
 // membership and fanout (a socket must be bound before it joins a fanout group).
 static void AfPacketOpen(const FunctionCallbackInfo<Value>& args) {
@@ -218,6 +224,7 @@ static void AfPacketOpen(const FunctionCallbackInfo<Value>& args) {
   int fanoutGroup = static_cast<int>(NumProp(isolate, o, "fanoutGroup", -1));
   int fanoutMode = static_cast<int>(NumProp(isolate, o, "fanoutMode", PACKET_FANOUT_HASH));
   int sndBuf = static_cast<int>(NumProp(isolate, o, "sndBuf", 0));
+  bool vnetHdr = NumProp(isolate, o, "vnetHdr", 0) != 0;
 
   if (ifname.empty() || ifname.size() >= IFNAMSIZ) return ThrowErrno(isolate, "if_nametoindex", ENODEV, ifname);
   // Resolved before socket(): a missing interface is reported as such even without privileges.
@@ -239,6 +246,19 @@ static void AfPacketOpen(const FunctionCallbackInfo<Value>& args) {
   // PACKET_TX_HAS_OFF: tp_mac gives each TX frame's data offset, so TypeScript can keep the
   // pool buffer's 4-byte alignment and copy by words.
   if (setsockopt(fd, SOL_PACKET, PACKET_TX_HAS_OFF, &v, sizeof v) != 0) return fail("setsockopt(PACKET_TX_HAS_OFF)");
+  // PACKET_VNET_HDR (before the rings): every TX frame starts with a struct virtio_net_hdr
+  // whose hdr_len tells tpacket_snd how many bytes to copy into the skb's linear part. Without
+  // it the kernel copies only the Ethernet header and attaches the rest of the frame as
+  // zero-copy page fragments of the ring; a device that orphans the skb (veth, and any path
+  // that clones it) must then copy those fragments into freshly allocated pages
+  // (skb_copy_ubufs): a page allocation per packet. With hdr_len = the frame length the whole
+  // frame is one small memcpy. On receive, the kernel then writes a virtio_net_hdr just before
+  // each frame's tp_mac, which the port does not read. Kernels without it: go on without.
+  int vnetOn = 0;
+  if (vnetHdr) {
+    if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &v, sizeof v) == 0) vnetOn = 1;
+    else if (errno != ENOPROTOOPT && errno != EINVAL) return fail("setsockopt(PACKET_VNET_HDR)");
+  }
   if (bypass && setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &v, sizeof v) != 0) return fail("setsockopt(PACKET_QDISC_BYPASS)");
   if (ignoreOut && setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &v, sizeof v) != 0)
     return fail("setsockopt(PACKET_IGNORE_OUTGOING)");
@@ -317,6 +337,7 @@ static void AfPacketOpen(const FunctionCallbackInfo<Value>& args) {
   SetNum(isolate, out, "txFrames", tx.tp_frame_nr);
   SetNum(isolate, out, "ifindex", ifindex);
   SetNum(isolate, out, "mtu", mtu);
+  SetNum(isolate, out, "vnetHdr", vnetOn);
   args.GetReturnValue().Set(out);
 }
 
@@ -357,6 +378,143 @@ static void AfPacketStats(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(out);
 }
 
+// ------------------------------------------------------------ AF_PACKET transmit threads
+//
+// A transmit thread owns the send(2) calls of one AF_PACKET socket. On a veth, and on any
+// device whose driver frees the frame at once, the kernel does the receiving side's work
+// (the peer's whole network stack) inside the sender's send(): most of a forwarder's CPU per
+// packet. With the kick on a thread of its own, that work runs on another core, beside the
+// manager's loop that keeps filling the TX ring. The thread makes system calls only: send()
+// when TypeScript says there are new frames, futex() to sleep when there are none.
+//
+// It talks to TypeScript through a small SharedArrayBuffer of int32 words (the control block;
+// src/ports/afpacket/tpacket.ts TXC_* names the same words):
+//   0 SEQ       TypeScript adds 1 after marking frames TP_STATUS_SEND_REQUEST
+//   1 SLEEPING  1 while the thread sleeps (or is about to) on SEQ: TypeScript must wake it
+//   2 STOP      1: leave the loop
+//   3 KICKS     send() calls made
+//   4 ERRORS    send() calls that failed with something else than EAGAIN/ENOBUFS/EINTR
+//   5 LAST_ERR  errno of the last failed send()
+//   6 SLEEPS    times the thread went to sleep
+//   7 RETRIES   send() calls that found the send buffer full (EAGAIN/ENOBUFS) and were retried
+// Sleeping is Dekker-style on sequentially consistent atomics: the thread sets SLEEPING and
+// then reads SEQ; TypeScript bumps SEQ and then reads SLEEPING; one of them sees the other.
+
+enum { TXC_SEQ = 0, TXC_SLEEPING, TXC_STOP, TXC_KICKS, TXC_ERRORS, TXC_LAST_ERR, TXC_SLEEPS, TXC_RETRIES, TXC_WORDS };
+
+struct TxThread {
+  int fd = -1;
+  int32_t* ctl = nullptr;
+  std::shared_ptr<BackingStore> keep;  // the control block's memory lives as long as the thread
+  pthread_t thread{};
+  std::string name;
+};
+
+static std::mutex txThreadsLock;
+static std::vector<TxThread*> txThreads;  // by handle; nullptr once stopped
+
+static inline int32_t Ld(int32_t* w) { return __atomic_load_n(w, __ATOMIC_SEQ_CST); }
+static inline void St(int32_t* w, int32_t v) { __atomic_store_n(w, v, __ATOMIC_SEQ_CST); }
+static inline void Inc(int32_t* w) { __atomic_add_fetch(w, 1, __ATOMIC_SEQ_CST); }
+
+static void* TxThreadMain(void* arg) {
+  TxThread* t = static_cast<TxThread*>(arg);
+  prctl(PR_SET_NAME, t->name.c_str(), 0, 0, 0);
+  int32_t* c = t->ctl;
+  int32_t seen = Ld(&c[TXC_SEQ]);
+  bool retry = true;  // one send() at start: frames marked before the thread ran
+  while (Ld(&c[TXC_STOP]) == 0) {
+    int32_t seq = Ld(&c[TXC_SEQ]);
+    if (seq == seen && !retry) {
+      St(&c[TXC_SLEEPING], 1);
+      if (Ld(&c[TXC_SEQ]) == seen && Ld(&c[TXC_STOP]) == 0) {
+        Inc(&c[TXC_SLEEPS]);
+        // Bounded, so a stop request is seen even if its wake-up were lost.
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        syscall(SYS_futex, &c[TXC_SEQ], FUTEX_WAIT, seen, &ts, nullptr, 0);
+      }
+      St(&c[TXC_SLEEPING], 0);
+      continue;
+    }
+    seen = seq;
+    retry = false;
+    // Blocking: the kernel keeps taking frames marked while it sends (tpacket_snd loops until
+    // none is left), and waits for send-buffer room instead of failing; SO_SNDTIMEO bounds it.
+    ssize_t r = send(t->fd, nullptr, 0, 0);
+    Inc(&c[TXC_KICKS]);
+    if (r >= 0) continue;
+    int err = errno;
+    if (err == EINTR) {
+      retry = true;
+      continue;
+    }
+    St(&c[TXC_LAST_ERR], err);
+    if (err == EAGAIN || err == ENOBUFS) Inc(&c[TXC_RETRIES]);
+    else Inc(&c[TXC_ERRORS]);
+    // Frames stay marked (send buffer full, link down): try again in a millisecond.
+    retry = true;
+    struct timespec pause = {0, 1000 * 1000};
+    nanosleep(&pause, nullptr);
+  }
+  return nullptr;
+}
+
+// afPacketTxStart(fd, ctl: SharedArrayBuffer (>= 32 bytes, zeroed), name) -> handle
+static void AfPacketTxStart(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  Local<Context> ctx = isolate->GetCurrentContext();
+  int fd = args[0]->Int32Value(ctx).FromMaybe(-1);
+  if (!args[1]->IsSharedArrayBuffer() || args[1].As<SharedArrayBuffer>()->ByteLength() < TXC_WORDS * 4) {
+    isolate->ThrowException(Exception::TypeError(
+        String::NewFromUtf8Literal(isolate, "afPacketTxStart: ctl must be a SharedArrayBuffer of at least 32 bytes")));
+    return;
+  }
+  String::Utf8Value namev(isolate, args[2]);
+  TxThread* t = new TxThread();
+  t->fd = fd;
+  t->keep = args[1].As<SharedArrayBuffer>()->GetBackingStore();
+  t->ctl = static_cast<int32_t*>(t->keep->Data());
+  t->name = std::string(*namev ? *namev : "netvm-tx").substr(0, 15);
+  // A blocking send() waits at most this long for send-buffer room, so the thread always
+  // comes back to look at STOP.
+  struct timeval tv = {0, 100 * 1000};
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+    int err = errno;
+    delete t;
+    return ThrowErrno(isolate, "setsockopt(SO_SNDTIMEO)", err, "the transmit thread's socket");
+  }
+  int rc = pthread_create(&t->thread, nullptr, TxThreadMain, t);
+  if (rc != 0) {
+    delete t;
+    return ThrowErrno(isolate, "pthread_create", rc, "the transmit thread");
+  }
+  std::lock_guard<std::mutex> g(txThreadsLock);
+  txThreads.push_back(t);
+  args.GetReturnValue().Set(static_cast<double>(txThreads.size() - 1));
+}
+
+static void StopTxThread(TxThread* t) {
+  St(&t->ctl[TXC_STOP], 1);
+  syscall(SYS_futex, &t->ctl[TXC_SEQ], FUTEX_WAKE, 1, nullptr, nullptr, 0);
+  pthread_join(t->thread, nullptr);
+  delete t;
+}
+
+// afPacketTxStop(handle): stops the thread and waits for it (at most ~100 ms: SO_SNDTIMEO).
+static void AfPacketTxStop(const FunctionCallbackInfo<Value>& args) {
+  int h = args[0]->Int32Value(args.GetIsolate()->GetCurrentContext()).FromMaybe(-1);
+  TxThread* t = nullptr;
+  {
+    std::lock_guard<std::mutex> g(txThreadsLock);
+    if (h >= 0 && static_cast<size_t>(h) < txThreads.size()) {
+      t = txThreads[h];
+      txThreads[h] = nullptr;
+    }
+  }
+  if (t != nullptr) StopTxThread(t);
+  args.GetReturnValue().Set(t != nullptr);
+}
+
 // afPacketClose(fd, ring): closes the socket and replaces the ring mapping with anonymous
 // zero pages at the same address, so the kernel's ring memory is released now while the
 // SharedArrayBuffer (freed later by the garbage collector) stays valid to read: a zeroed
@@ -364,6 +522,18 @@ static void AfPacketStats(const FunctionCallbackInfo<Value>& args) {
 static void AfPacketClose(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   int fd = args[0]->Int32Value(isolate->GetCurrentContext()).FromMaybe(-1);
+  // A transmit thread still sending on this socket stops first: it must not send() on a
+  // closed (or reused) descriptor.
+  std::vector<TxThread*> stop;
+  {
+    std::lock_guard<std::mutex> g(txThreadsLock);
+    for (auto& t : txThreads)
+      if (t != nullptr && t->fd == fd) {
+        stop.push_back(t);
+        t = nullptr;
+      }
+  }
+  for (TxThread* t : stop) StopTxThread(t);
   if (args[1]->IsSharedArrayBuffer()) {
     Local<SharedArrayBuffer> sab = args[1].As<SharedArrayBuffer>();
     void* data = sab->Data();
@@ -384,6 +554,8 @@ static void Init(Local<Object> exports, Local<Value>, void*) {
   NODE_SET_METHOD(exports, "afPacketOpen", AfPacketOpen);
   NODE_SET_METHOD(exports, "afPacketKick", AfPacketKick);
   NODE_SET_METHOD(exports, "afPacketStats", AfPacketStats);
+  NODE_SET_METHOD(exports, "afPacketTxStart", AfPacketTxStart);
+  NODE_SET_METHOD(exports, "afPacketTxStop", AfPacketTxStop);
   NODE_SET_METHOD(exports, "afPacketClose", AfPacketClose);
 }
 

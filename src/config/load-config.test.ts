@@ -215,6 +215,7 @@ test('config: defaults are filled in', () => {
     qdiscBypass: false,
     ringFrames: 4096,
     ignoreOutgoing: true,
+    txThread: true,
   });
   assert.deepEqual([c.ports[3].input, c.ports[3].output], [true, true]);
   assert.deepEqual(c.services[0], {

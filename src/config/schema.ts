@@ -173,6 +173,12 @@ export const PORT_OPTIONS: Record<
         default: true,
         description: 'Do not receive packets leaving the interface (PACKET_IGNORE_OUTGOING), so the port never sees its own transmissions.',
       },
+      txThread: {
+        type: 'boolean',
+        default: true,
+        description:
+          "Make the transmit system calls on a thread of the port's own, so the kernel's sending work runs beside the manager's loop; false: the manager sends.",
+      },
     },
     extra: { required: ['interface'] },
   },

@@ -1,7 +1,10 @@
 // A stand-in for the kernel side of an AF_PACKET socket with TPACKET_V3 rings, so the afpacket
 // port's ring walking can be tested without root. It lays RX blocks out as net/packet/
 // af_packet.c does (block descriptor, then packets at TPACKET_ALIGN'd offsets, tp_mac 82 for
-// an Ethernet frame) and consumes TX frames marked TP_STATUS_SEND_REQUEST on a kick.
+// an Ethernet frame) and consumes TX frames marked TP_STATUS_SEND_REQUEST on a kick. With
+// PACKET_VNET_HDR (on unless `vnet` is false) each TX frame must start with a plain
+// virtio_net_hdr whose hdr_len is the frame's length. The transmit thread is modelled as one
+// that is always asleep: every wake-up (futexWake on its control block) is one send().
 import type { AfPacketOpenOptions, AfPacketSocket } from '../../native/loader.js';
 import type { AfPacketSys } from '../../src/ports/afpacket/afpacket-port.js';
 import * as T from '../../src/ports/afpacket/tpacket.js';
@@ -19,6 +22,7 @@ export interface FakeRxFrame {
   nsec?: number;
 }
 
+const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const align16 = (n: number): number => (n + 15) & ~15;
 /** BLK_PLUS_PRIV(0): ALIGN(sizeof(struct tpacket_block_desc), 8). */
 const FIRST_PKT = 48;
@@ -47,6 +51,14 @@ export class FakeTpacket implements AfPacketSys {
   openError: (Error & { errno?: number; syscall?: string }) | null = null;
   /** tp_mac of received frames (82 in the kernel for Ethernet: 2 bytes off word alignment). */
   macOffset = 82;
+  /** Whether this "kernel" accepts PACKET_VNET_HDR. */
+  vnet = true;
+  /** The transmit thread's control block, while one runs. */
+  txCtl: Int32Array | null = null;
+  txThreadStarts = 0;
+  txThreadStops = 0;
+  /** An error afPacketTxStart throws. */
+  txStartError: Error | null = null;
 
   afPacketOpen(opts: AfPacketOpenOptions): AfPacketSocket {
     if (this.openError) throw this.openError;
@@ -58,8 +70,10 @@ export class FakeTpacket implements AfPacketSys {
     const ring = new SharedArrayBuffer(rxBytes + txBlocks * txBlock);
     this.r32 = new Int32Array(ring);
     this.r8 = new Uint8Array(ring);
-    this.sock = { fd: 42, ring, rxBytes, txBytes: txBlocks * txBlock, txFrames, ifindex: 7, mtu: 1500 };
-    return this.sock;
+    const vnetHdr = opts.vnetHdr === 1 && this.vnet ? 1 : 0;
+    const sock: AfPacketSocket = { fd: 42, ring, rxBytes, txBytes: txBlocks * txBlock, txFrames, ifindex: 7, mtu: 1500, vnetHdr };
+    this.sock = sock;
+    return sock;
   }
 
   /** Fills the next block the user side gave back with `frames` and retires it. False if none is free. */
@@ -113,6 +127,34 @@ export class FakeTpacket implements AfPacketSys {
     return n;
   }
 
+  afPacketTxStart(fd: number, ctl: SharedArrayBuffer): number {
+    if (this.txStartError) throw this.txStartError;
+    if (fd !== 42) throw new Error('fake tpacket: transmit thread on an unknown socket');
+    this.txCtl = new Int32Array(ctl);
+    Atomics.store(this.txCtl, T.TXC_SLEEPING, 1);
+    this.txThreadStarts++;
+    return this.txThreadStarts - 1;
+  }
+
+  afPacketTxStop(): boolean {
+    this.txThreadStops++;
+    this.txCtl = null;
+    return true;
+  }
+
+  /** A wake-up of the transmit thread: it makes one send() and counts it, as the native one does. */
+  futexWake(sab: SharedArrayBuffer, byteOffset: number): number {
+    const c = this.txCtl;
+    if (c === null || sab !== c.buffer || byteOffset !== T.TXC_SEQ * 4) return 0;
+    const r = this.afPacketKick(42);
+    Atomics.add(c, T.TXC_KICKS, 1);
+    if (r < 0) {
+      Atomics.store(c, T.TXC_LAST_ERR, -r);
+      Atomics.add(c, r === -T.EAGAIN || r === -T.ENOBUFS ? T.TXC_RETRIES : T.TXC_ERRORS, 1);
+    }
+    return 1;
+  }
+
   afPacketKick(fd: number): number {
     this.kicks++;
     if (fd !== 42) return -9; // EBADF
@@ -131,9 +173,19 @@ export class FakeTpacket implements AfPacketSys {
         Atomics.store(this.r32, w + T.H3_STATUS, T.TP_STATUS_WRONG_FORMAT);
       } else {
         if (this.r32[w + T.H3_NEXT] !== 0) throw new Error('fake tpacket: V3 TX frame with tp_next_offset != 0');
-        const len = this.r32[w + T.H3_LEN];
-        const mac = this.r32[w + T.H3_MAC_NET] & 0xffff;
+        let len = this.r32[w + T.H3_LEN];
+        let mac = this.r32[w + T.H3_MAC_NET] & 0xffff;
         if (mac < T.TX_DATA_OFF || mac + len > fs) throw new Error(`fake tpacket: TX frame data at ${mac}+${len} outside the frame`);
+        if (s.vnetHdr === 1) {
+          // __packet_snd_vnet_parse and tpacket_fill_skb: a plain frame, copied whole.
+          const v = f + mac;
+          const hdrLen = this.r8[v + 2] | (this.r8[v + 3] << 8);
+          const rest = this.r8.subarray(v + 4, v + T.VNET_HDR_LEN);
+          len -= T.VNET_HDR_LEN;
+          if (this.r8[v] !== 0 || this.r8[v + 1] !== 0 || rest.some((b) => b !== 0) || hdrLen !== len)
+            throw new Error(`fake tpacket: virtio_net_hdr ${hex(this.r8.subarray(v, v + T.VNET_HDR_LEN))} for a ${len}-byte frame`);
+          mac += T.VNET_HDR_LEN;
+        }
         this.sent.push(this.r8.slice(f + mac, f + mac + len));
         bytes += len;
         Atomics.store(this.r32, w + T.H3_STATUS, T.TP_STATUS_AVAILABLE);

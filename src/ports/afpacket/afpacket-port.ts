@@ -5,8 +5,14 @@
 // The native addon only opens the socket, sets the rings up, maps them, kicks transmission
 // and reads counters. Everything per packet is here, in TypeScript: rxBurst walks the blocks
 // the kernel has handed over and copies each frame into a pool buffer; txBurst copies pool
-// buffers into free TX frames, marks them for sending and makes one system call (the kick)
-// per burst. No allocation and no exception per packet; every failure is a counter.
+// buffers into free TX frames and marks them for sending. No allocation and no exception per
+// packet; every failure is a counter.
+//
+// Who makes the send() that transmits marked frames (the kick): by default a transmit thread
+// of the port's own (native/src/addon.cc), told through a control block of shared words, so
+// the kernel's transmit work — on a veth that is the receiving host's whole stack, most of
+// the CPU per packet — runs on another core while the manager goes on receiving and filling
+// the ring. With `txThread: false` the manager kicks itself, once per burst.
 import { NetvmError } from '../../core/errors.js';
 import { M_DATA_OFF, M_FLAGS, M_LEN, M_STAMP_F64, M_TS_NSEC, M_TS_SEC, META_BYTES } from '../../core/layout.js';
 import { native, type AfPacketOpenOptions, type AfPacketSocket } from '../../../native/loader.js';
@@ -29,10 +35,15 @@ export interface AfPacketOptions {
   ringFrames?: number;
   /** Do not receive packets leaving the interface (PACKET_IGNORE_OUTGOING). Default true. */
   ignoreOutgoing?: boolean;
+  /** Make the send() calls on a thread of the port's own instead of the manager's loop. Default true. */
+  txThread?: boolean;
 }
 
 /** The system calls the port uses: the native addon, or a test's stand-in. */
-export type AfPacketSys = Pick<typeof native, 'afPacketOpen' | 'afPacketKick' | 'afPacketStats' | 'afPacketClose'>;
+export type AfPacketSys = Pick<
+  typeof native,
+  'afPacketOpen' | 'afPacketKick' | 'afPacketStats' | 'afPacketClose' | 'afPacketTxStart' | 'afPacketTxStop' | 'futexWake'
+>;
 
 export const DEFAULT_RING_FRAMES = 4096;
 /** RX blocks are at least this big (and hold at least 4 of the largest frames). */
@@ -67,6 +78,7 @@ export class AfPacketPort implements PortDriver {
   private readonly qdiscBypass: boolean;
   private readonly ringFrames: number;
   private readonly ignoreOutgoing: boolean;
+  private readonly txThread: boolean;
   private readonly sys: AfPacketSys;
   private sock: AfPacketSocket | null = null;
   private fd = -1;
@@ -88,10 +100,17 @@ export class AfPacketPort implements PortDriver {
   private txCursor = 0;
   private txDataMax = 0;
   private mtu = 1500;
+  /** PACKET_VNET_HDR is on: each TX frame starts with a virtio_net_hdr (tpacket.ts VNET_HDR_LEN). */
+  private vnet = false;
   /** A kick failed (send buffer full, link down): frames wait in the ring; retry at `kickRetryAt`. */
   private kickPending = false;
   private kickRetryAt = 0;
   private failedScratch = new Int32Array(256);
+  // The transmit thread: its handle (-1: none, the manager kicks) and control block.
+  private txHandle = -1;
+  private txCtlBuf = new SharedArrayBuffer(T.TXC_WORDS * 4);
+  private txCtl = new Int32Array(this.txCtlBuf);
+  private txWakeups = 0;
   // counters
   private rxPackets = 0;
   private rxBytes = 0;
@@ -127,6 +146,7 @@ export class AfPacketPort implements PortDriver {
     this.promiscuous = bool('promiscuous', true);
     this.qdiscBypass = bool('qdiscBypass', false);
     this.ignoreOutgoing = bool('ignoreOutgoing', true);
+    this.txThread = bool('txThread', true);
     const rf = o.ringFrames ?? DEFAULT_RING_FRAMES;
     if (typeof rf !== 'number' || !Number.isInteger(rf) || rf < 16 || rf > 1048576)
       throw bad('ringFrames', `must be an integer in 16..1048576 (got ${JSON.stringify(rf)})`);
@@ -157,8 +177,9 @@ export class AfPacketPort implements PortDriver {
 
   async open(access: BufferAccess): Promise<void> {
     if (this.sock !== null) return;
-    // Frames hold a header, up to 3 bytes of alignment and the largest packet a buffer holds.
-    const txFrameSize = Math.max(2048, pow2ceil(T.TX_DATA_OFF + 3 + access.dataRoom));
+    // Frames hold a header, a virtio_net_hdr, up to 3 bytes of alignment and the largest
+    // packet a buffer holds.
+    const txFrameSize = Math.max(2048, pow2ceil(T.TX_DATA_OFF + T.VNET_HDR_LEN + 3 + access.dataRoom));
     const blockSize = Math.max(MIN_BLOCK_SIZE, 4 * txFrameSize);
     const rxBlocks = Math.max(2, Math.ceil((this.ringFrames * txFrameSize) / blockSize));
     const opts: AfPacketOpenOptions = {
@@ -175,6 +196,8 @@ export class AfPacketPort implements PortDriver {
       fanoutMode: this.fanoutMode,
       // Room for the whole TX ring in flight (the kernel doubles it for bookkeeping).
       sndBuf: Math.min(2 ** 31 - 1, this.ringFrames * txFrameSize),
+      // Whole frames into the skb's linear part (see native/src/addon.cc, PACKET_VNET_HDR).
+      vnetHdr: 1,
     };
     let s: AfPacketSocket;
     try {
@@ -196,7 +219,24 @@ export class AfPacketPort implements PortDriver {
     this.txFrames = s.txFrames;
     this.txCursor = 0;
     this.mtu = s.mtu;
-    this.txDataMax = Math.min(access.dataRoom, txFrameSize - T.TX_DATA_OFF - 3);
+    this.vnet = s.vnetHdr === 1;
+    this.txDataMax = Math.min(access.dataRoom, txFrameSize - T.TX_DATA_OFF - T.VNET_HDR_LEN - 3);
+    if (this.txThread) {
+      this.txCtlBuf = new SharedArrayBuffer(T.TXC_WORDS * 4);
+      this.txCtl = new Int32Array(this.txCtlBuf);
+      try {
+        this.txHandle = this.sys.afPacketTxStart(s.fd, this.txCtlBuf, `nv-tx-${this.ifname}`.slice(0, 15));
+      } catch (err) {
+        this.sys.afPacketClose(s.fd, s.ring);
+        this.sock = null;
+        this.fd = -1;
+        throw new NetvmError(
+          'NETVM_PORT_OPEN',
+          `afpacket: cannot start the transmit thread of "${this.ifname}": ${(err as Error).message}; set txThread: false to send from the manager's loop`,
+          { cause: err },
+        );
+      }
+    }
     this.refreshKernelStats();
   }
 
@@ -342,6 +382,8 @@ export class AfPacketPort implements PortDriver {
     const bufSize = a.headroom + a.dataRoom;
     const maxData = this.txDataMax;
     const mtuFrame = this.mtu + ETH_HLEN;
+    const threaded = this.txHandle >= 0;
+    const hdr = this.vnet ? T.VNET_HDR_LEN : 0;
     let sent = 0;
     let failed = 0;
     let bytes = 0;
@@ -374,10 +416,8 @@ export class AfPacketPort implements PortDriver {
       }
       const f = this.txBase + this.txCursor * this.txFrameSize;
       const fw = f >> 2;
-      // Plain reads and writes of the status word (Atomics cost ~40 ns each on Node 20, not
-      // inlined): the kernel reads SEND_REQUEST frames only inside our own send() (the kick,
-      // below, after every write here), and it sets AVAILABLE only after it is done with the
-      // frame; a stale read can only make the ring look fuller than it is.
+      // A plain read of the status word: the kernel sets AVAILABLE only after it is done with
+      // the frame, and a stale read can only make the ring look fuller than it is.
       const st = r32[fw + T.H3_STATUS];
       if ((st & (T.TP_STATUS_SEND_REQUEST | T.TP_STATUS_SENDING)) !== 0) {
         // The kernel has not sent this frame yet: the ring is full.
@@ -385,13 +425,30 @@ export class AfPacketPort implements PortDriver {
         break;
       }
       if ((st & T.TP_STATUS_WRONG_FORMAT) !== 0) this.txKernelRejected++;
-      const dataOff = T.TX_DATA_OFF + ((base + off) & 3);
-      copyBytes(u8, i32, base + off, r8, r32, f + dataOff, len);
+      // The frame's data (tp_mac) starts at TX_DATA_OFF or a little after; the Ethernet frame
+      // follows the virtio_net_hdr, at the pool data's alignment modulo 4 so copyBytes moves words.
+      const ethOff = T.TX_DATA_OFF + hdr + ((base + off - T.TX_DATA_OFF - hdr) & 3);
+      copyBytes(u8, i32, base + off, r8, r32, f + ethOff, len);
+      const mac = ethOff - hdr;
+      if (hdr !== 0) {
+        // struct virtio_net_hdr: no flags, GSO_NONE, hdr_len = the whole frame (copied into the
+        // skb's linear part), gso_size, csum_start and csum_offset 0.
+        const v = f + mac;
+        r8[v] = 0;
+        r8[v + 1] = 0;
+        r8[v + T.VNET_HDR_LEN_OFF] = len & 0xff;
+        r8[v + T.VNET_HDR_LEN_OFF + 1] = len >>> 8;
+        for (let b = 4; b < T.VNET_HDR_LEN; b++) r8[v + b] = 0;
+      }
       r32[fw + T.H3_NEXT] = 0; // V3 TX: fixed frames, tp_next_offset must be 0
-      r32[fw + T.H3_LEN] = len;
-      r32[fw + T.H3_SNAPLEN] = len;
-      r32[fw + T.H3_MAC_NET] = dataOff; // tp_mac (PACKET_TX_HAS_OFF), tp_net 0
-      r32[fw + T.H3_STATUS] = T.TP_STATUS_SEND_REQUEST;
+      r32[fw + T.H3_LEN] = len + hdr;
+      r32[fw + T.H3_SNAPLEN] = len + hdr;
+      r32[fw + T.H3_MAC_NET] = mac; // tp_mac (PACKET_TX_HAS_OFF), tp_net 0
+      // The transmit thread's send() may be walking the ring right now: publish the frame
+      // with a sequentially consistent store, after its data (about 10 ns). Without the
+      // thread the kernel looks only inside our own kick, below, and a plain store will do.
+      if (threaded) Atomics.store(r32, fw + T.H3_STATUS, T.TP_STATUS_SEND_REQUEST);
+      else r32[fw + T.H3_STATUS] = T.TP_STATUS_SEND_REQUEST;
       if (++this.txCursor === this.txFrames) this.txCursor = 0;
       descs[sent++] = desc;
       bytes += len;
@@ -402,9 +459,19 @@ export class AfPacketPort implements PortDriver {
     if (sent > 0) {
       this.txPackets += sent;
       this.txBytes += bytes;
-      this.kick(now);
+      if (threaded) this.wakeTxThread();
+      else this.kick(now);
     }
     return sent;
+  }
+
+  /** New frames for the transmit thread: one atomic add, and a futex wake only if it sleeps. */
+  private wakeTxThread(): void {
+    Atomics.add(this.txCtl, T.TXC_SEQ, 1);
+    if (Atomics.load(this.txCtl, T.TXC_SLEEPING) !== 0) {
+      this.txWakeups++;
+      this.sys.futexWake(this.txCtlBuf, T.TXC_SEQ * 4, 1);
+    }
   }
 
   /** One send(2) for everything marked in the TX ring. */
@@ -477,8 +544,12 @@ export class AfPacketPort implements PortDriver {
       txOversize: this.txOversize,
       txRingFull: this.txRingFull,
       txKernelRejected: this.txKernelRejected,
-      txKicks: this.txKicks,
-      txKickErrors: this.txKickErrors,
+      txKicks: this.txHandle >= 0 ? this.txKicks + Atomics.load(this.txCtl, T.TXC_KICKS) : this.txKicks,
+      txKickErrors: this.txHandle >= 0 ? this.txKickErrors + Atomics.load(this.txCtl, T.TXC_ERRORS) : this.txKickErrors,
+      txKickRetries: Atomics.load(this.txCtl, T.TXC_RETRIES),
+      txThread: this.txHandle >= 0 ? 1 : 0,
+      txThreadWakeups: this.txWakeups,
+      txVnetHdr: this.vnet ? 1 : 0,
       kernelPackets: this.kernelPackets,
       kernelDrops: this.kernelDrops,
       kernelFreezes: this.kernelFreezes,
@@ -487,6 +558,15 @@ export class AfPacketPort implements PortDriver {
 
   async close(): Promise<void> {
     if (this.sock === null) return;
+    if (this.txHandle >= 0) {
+      // Its counters stay readable in the control block; from here on close() kicks itself.
+      this.sys.afPacketTxStop(this.txHandle);
+      this.txKicks += Atomics.load(this.txCtl, T.TXC_KICKS);
+      this.txKickErrors += Atomics.load(this.txCtl, T.TXC_ERRORS);
+      Atomics.store(this.txCtl, T.TXC_KICKS, 0);
+      Atomics.store(this.txCtl, T.TXC_ERRORS, 0);
+      this.txHandle = -1;
+    }
     // Let queued frames leave before the ring goes away (a bounded wait: a link that is down
     // never takes them).
     for (let i = 0; i < 20 && this.txQueued() > 0; i++) {

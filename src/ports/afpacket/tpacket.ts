@@ -37,6 +37,17 @@ export const H3_VLAN_TPID = 9;
  */
 export const TX_DATA_OFF = 48;
 
+/**
+ * With PACKET_VNET_HDR a TX frame's data (at tp_mac) starts with struct virtio_net_hdr
+ * (include/uapi/linux/virtio_net.h: u8 flags, u8 gso_type, then little-endian u16 hdr_len,
+ * gso_size, csum_start, csum_offset), and tp_len counts it. flags 0 and gso_type 0
+ * (VIRTIO_NET_HDR_GSO_NONE): a plain frame; hdr_len: how many bytes tpacket_snd copies into
+ * the skb's linear part (we give the whole frame; see native/src/addon.cc).
+ */
+export const VNET_HDR_LEN = 10;
+/** Byte offset of hdr_len in the virtio_net_hdr. */
+export const VNET_HDR_LEN_OFF = 2;
+
 // tp_status / block_status bits (RX).
 export const TP_STATUS_KERNEL = 0;
 export const TP_STATUS_USER = 1 << 0;
@@ -48,6 +59,20 @@ export const TP_STATUS_AVAILABLE = 0;
 export const TP_STATUS_SEND_REQUEST = 1 << 0;
 export const TP_STATUS_SENDING = 1 << 1;
 export const TP_STATUS_WRONG_FORMAT = 1 << 2;
+
+/**
+ * The transmit thread's control block (native/src/addon.cc, "AF_PACKET transmit threads"):
+ * int32 words shared between the port and the thread that makes the socket's send() calls.
+ */
+export const TXC_SEQ = 0; // the port adds 1 after marking frames TP_STATUS_SEND_REQUEST
+export const TXC_SLEEPING = 1; // the thread sleeps on TXC_SEQ: wake it (futex)
+export const TXC_STOP = 2;
+export const TXC_KICKS = 3; // send() calls
+export const TXC_ERRORS = 4; // send() calls failed (not EAGAIN/ENOBUFS/EINTR)
+export const TXC_LAST_ERR = 5; // errno of the last failure
+export const TXC_SLEEPS = 6;
+export const TXC_RETRIES = 7; // send() found the send buffer full and was retried
+export const TXC_WORDS = 8;
 
 /** PACKET_FANOUT modes by config name (if_packet.h PACKET_FANOUT_*). */
 export const FANOUT_MODES = { hash: 0, lb: 1, cpu: 2, rollover: 3, random: 4, qm: 5 } as const;
