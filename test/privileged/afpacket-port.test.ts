@@ -42,13 +42,22 @@ async function open(pool: FakePool, opts: Partial<AfPacketOptions> & { interface
 }
 
 /** Transmits the frames out of `port` (one burst per 64). */
-function send(port: AfPacketPort, pool: FakePool, frames: Uint8Array[]): number {
+async function send(port: AfPacketPort, pool: FakePool, frames: Uint8Array[]): Promise<number> {
   let sent = 0;
   for (let i = 0; i < frames.length; i += 64) {
     const chunk = frames.slice(i, i + 64);
     const d = pool.alloc(chunk.length);
     chunk.forEach((f, j) => pool.put(d[j], f));
-    sent += port.txBurst(d, chunk.length, performance.now());
+    // The transmit thread sends while we fill: a burst bigger than the free part of the ring
+    // waits for it, as a sender that must not lose frames would (txBurst keeps the order:
+    // what it did not take is at the front of the rest).
+    let done = 0;
+    for (let tries = 0; done < chunk.length && tries < 1000; tries++) {
+      const k = port.txBurst(d.subarray(done), chunk.length - done, performance.now());
+      done += k;
+      if (done < chunk.length) await sleep(1);
+    }
+    sent += done;
     pool.free(d);
   }
   return sent;
@@ -84,7 +93,7 @@ describe('afpacket port on veth', { skip }, () => {
       override async open(access: Parameters<AfPacketPort['open']>[0]): Promise<void> {
         await super.open(access);
         await feeder.open(feederPool.access);
-        send(
+        await send(
           feeder,
           feederPool,
           Array.from({ length: 300 }, (_, i) => udp(i, 60 + ((i * 37) % 1400))),
@@ -102,11 +111,11 @@ describe('afpacket port on veth', { skip }, () => {
     const b = await open(pool, { interface: B });
     try {
       const frames = Array.from({ length: 200 }, (_, i) => udp(i, 60 + ((i * 89) % 1455)));
-      assert.equal(send(b, pool, frames), 200);
+      assert.equal(await send(b, pool, frames), 200);
       const got = await receive(a, pool, 3000, 200);
       assert.deepEqual(got.map(hex), frames.map(hex), 'B -> A');
       const back = Array.from({ length: 50 }, (_, i) => udp(1000 + i, 1514));
-      assert.equal(send(a, pool, back), 50);
+      assert.equal(await send(a, pool, back), 50);
       assert.deepEqual((await receive(b, pool, 3000, 50)).map(hex), back.map(hex), 'A -> B');
       const s = a.stats();
       assert.equal(s.link, 1);
@@ -126,7 +135,7 @@ describe('afpacket port on veth', { skip }, () => {
     const b = await open(pool, { interface: B });
     try {
       const frames = [udp(1, 200, { vlan: [0x2005] }), udp(2, 300), udp(3, 1518, { vlan: [100] })];
-      assert.equal(send(b, pool, frames), 3);
+      assert.equal(await send(b, pool, frames), 3);
       assert.deepEqual((await receive(a, pool, 3000, 3)).map(hex), frames.map(hex));
       assert.equal(a.stats().rxVlanRestored, 2);
     } finally {
@@ -141,7 +150,7 @@ describe('afpacket port on veth', { skip }, () => {
     const all = await open(pool, { interface: A, ignoreOutgoing: false });
     try {
       const frames = Array.from({ length: 20 }, (_, i) => udp(i, 100));
-      assert.equal(send(quiet, pool, frames), 20);
+      assert.equal(await send(quiet, pool, frames), 20);
       assert.deepEqual((await receive(all, pool, 2000, 20)).map(hex), frames.map(hex), 'the frames left the interface');
       assert.equal((await receive(quiet, pool, 100)).length, 0, 'not even its own transmissions come back');
     } finally {
@@ -165,7 +174,7 @@ describe('afpacket port on veth', { skip }, () => {
           // The reverse direction of the same flow.
           frames.push(udp(0, 80, { src: '198.18.0.2', dst: '198.18.0.1', srcPort: 7, dstPort: 1000 + f }));
         }
-      assert.equal(send(b, pool, frames), frames.length);
+      assert.equal(await send(b, pool, frames), frames.length);
       const [g1, g2] = await Promise.all([receive(s1, pool, 1500), receive(s2, pool, 1500)]);
       assert.equal(g1.length + g2.length, frames.length, 'each frame reaches exactly one socket of the group');
       const flowOf = (u: Uint8Array): number => {
@@ -209,12 +218,12 @@ describe('afpacket port on veth', { skip }, () => {
       const frames = Array.from({ length: 30 }, (_, i) => udp(i, 100));
       const viaQdisc = await open(pool, { interface: A });
       const q0 = await qdiscSent();
-      send(viaQdisc, pool, frames);
+      await send(viaQdisc, pool, frames);
       await viaQdisc.close();
       assert.equal((await qdiscSent()) - q0, 30, 'without bypass: through the qdisc');
       const bypass = await open(pool, { interface: A, qdiscBypass: true });
       const q1 = await qdiscSent();
-      assert.equal(send(bypass, pool, frames), 30);
+      assert.equal(await send(bypass, pool, frames), 30);
       await bypass.close();
       assert.equal((await qdiscSent()) - q1, 0, 'with bypass: straight to the device');
     } finally {
@@ -228,6 +237,8 @@ describe('afpacket port on veth', { skip }, () => {
     try {
       assert.equal(p.stats().link, 1);
       await run('ip', ['link', 'set', B, 'down']); // the peer down: no carrier on A
+      // IFF_RUNNING follows the carrier through the kernel's linkwatch work, a moment later.
+      for (let i = 0; i < 100 && p.stats().link === 1; i++) await sleep(10);
       assert.equal(p.stats().link, 0);
       await run('ip', ['link', 'set', B, 'up']);
       for (let i = 0; i < 100 && p.stats().link === 0; i++) await sleep(10);
