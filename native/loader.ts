@@ -24,6 +24,8 @@ export interface AfPacketOpenOptions {
   sndBuf: number;
   /** 1: ask for PACKET_VNET_HDR (TX frames start with a virtio_net_hdr); the answer says if the kernel took it. */
   vnetHdr: number;
+  /** The packet pool's region (a shared file mapping): asks for a copy view of it and the rings. */
+  region?: SharedArrayBuffer;
 }
 
 export interface AfPacketSocket {
@@ -37,6 +39,12 @@ export interface AfPacketSocket {
   mtu: number;
   /** 1: PACKET_VNET_HDR is on, each TX frame's data starts with a 10-byte virtio_net_hdr. */
   vnetHdr: number;
+  /**
+   * One mapping of the `region` (at 0, same offsets) and of the rings (at copyViewRingOffset),
+   * so frames and pool buffers are copied with one copyWithin. Absent when it could not be made.
+   */
+  copyView?: ArrayBuffer;
+  copyViewRingOffset?: number;
 }
 
 export interface NativeBinding {
@@ -65,7 +73,7 @@ export interface NativeBinding {
   /** Stops a transmit thread and waits for it (at most about 100 ms). False if unknown. */
   afPacketTxStop(handle: number): boolean;
   /** Closes the socket (stopping its transmit thread first) and releases the ring memory (the buffer stays readable, zeroed). */
-  afPacketClose(fd: number, ring: SharedArrayBuffer): boolean;
+  afPacketClose(fd: number, ring: SharedArrayBuffer, copyView?: ArrayBuffer): boolean;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

