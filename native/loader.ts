@@ -58,6 +58,8 @@ export interface NativeBinding {
   setThreadName(name: string): boolean;
   /** sched_yield(2): give the core to another process (slow paths only). */
   schedYield(): void;
+  /** sched_setaffinity(2) of one thread (0: the calling one); later threads and children inherit it. */
+  setAffinity(tid: number, cpus: number[]): void;
   /** Opens an AF_PACKET socket on an interface with TPACKET_V3 RX and TX rings, mapped. */
   afPacketOpen(opts: AfPacketOpenOptions): AfPacketSocket;
   /** send(fd, NULL, 0, MSG_DONTWAIT): transmits the TX ring's requested frames; bytes or -errno. */

@@ -178,6 +178,31 @@ static void SetThreadName(const FunctionCallbackInfo<Value>& args) {
 // scheduler preempted mid-publish (lock-holder preemption on an oversubscribed machine).
 static void SchedYield(const FunctionCallbackInfo<Value>& args) { sched_yield(); }
 
+// setAffinity(tid, cpus: number[]): sched_setaffinity(2) of one thread (0: the caller).
+// Threads created later inherit it, and so do child processes. Throws with errno (EINVAL:
+// none of the CPUs is online and allowed; ESRCH: no such thread).
+static void SetAffinity(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  Local<Context> ctx = isolate->GetCurrentContext();
+  int tid = args[0]->Int32Value(ctx).FromMaybe(0);
+  if (!args[1]->IsArray()) {
+    isolate->ThrowException(Exception::TypeError(String::NewFromUtf8Literal(isolate, "setAffinity: cpus must be an array")));
+    return;
+  }
+  Local<Array> list = args[1].As<Array>();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (uint32_t i = 0; i < list->Length(); i++) {
+    Local<Value> v;
+    if (!list->Get(ctx, i).ToLocal(&v)) return;
+    int cpu = v->Int32Value(ctx).FromMaybe(-1);
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return ThrowErrno(isolate, "sched_setaffinity", EINVAL, "CPU " + std::to_string(cpu));
+    CPU_SET(cpu, &set);
+  }
+  if (sched_setaffinity(tid, sizeof set, &set) != 0)
+    return ThrowErrno(isolate, "sched_setaffinity", errno, "thread " + std::to_string(tid));
+}
+
 // ------------------------------------------------------------------ AF_PACKET (PACKET_MMAP)
 //
 // The afpacket port (src/ports/afpacket/) keeps all ring logic in TypeScript: these calls
@@ -600,6 +625,7 @@ static void Init(Local<Object> exports, Local<Value>, void*) {
   NODE_SET_METHOD(exports, "futexWake", FutexWake);
   NODE_SET_METHOD(exports, "setThreadName", SetThreadName);
   NODE_SET_METHOD(exports, "schedYield", SchedYield);
+  NODE_SET_METHOD(exports, "setAffinity", SetAffinity);
   NODE_SET_METHOD(exports, "afPacketOpen", AfPacketOpen);
   NODE_SET_METHOD(exports, "afPacketKick", AfPacketKick);
   NODE_SET_METHOD(exports, "afPacketStats", AfPacketStats);

@@ -1,6 +1,7 @@
 // The `netvm` command: demo, start, run, check, nf run, stats. Argument parsing is Node's own
 // util.parseArgs; everything that can go wrong at setup ends as one line
 // `netvm: CODE: what to do` and a non-zero exit status.
+import { formatCpuList, parseCpuList, pinProcess } from '../core/affinity.js';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -41,7 +42,7 @@ Usage:
   netvm check --config FILE | netvm config check FILE
                           validates a config and prints what it resolves to
   netvm config schema     prints the config's JSON Schema (for editors)
-  netvm nf run NF --service NAME [--name NAME] [--mode shared|poll] [--args JSON] [--untrusted]
+  netvm nf run NF --service NAME [--name NAME] [--mode shared|poll] [--args JSON] [--untrusted] [--cpus LIST]
                           runs an NF process (catalog name or a .ts/.js module path)
                           that joins a running manager; --untrusted: it never maps the
                           shared region and gets checked copies (docs/untrusted-nfs.md)
@@ -254,10 +255,11 @@ function cmdCheck(argv: string[]): number {
   const { values } = parse(argv, { config: { type: 'string', short: 'c' }, name: { type: 'string' } });
   const c = configFrom(values);
   const out: string[] = [`${c.file ?? 'config'}: OK (name "${c.name}")`];
+  if (c.cpus !== null) out.push(`  manager on CPUs ${formatCpuList(c.cpus)}`);
   for (const p of c.ports) out.push(`  port ${p.id} ${p.name}: ${p.driver}${p.input ? ' in' : ''}${p.output ? ' out' : ''}`);
   for (const s of c.services)
     out.push(
-      `  service ${s.id} ${s.name}: ${s.nf.kind === 'catalog' ? s.nf.name : s.nf.path} x${s.instances} (${s.mode}${s.untrusted ? `, untrusted, timeout ${s.untrusted.timeoutMs} ms, ${s.untrusted.exchangeSlots} slots` : ''})`,
+      `  service ${s.id} ${s.name}: ${s.nf.kind === 'catalog' ? s.nf.name : s.nf.path} x${s.instances} (${s.mode}${s.cpus !== null ? `, CPUs ${formatCpuList(s.cpus)}` : ''}${s.untrusted ? `, untrusted, timeout ${s.untrusted.timeoutMs} ms, ${s.untrusted.exchangeSlots} slots` : ''})`,
     );
   for (const ch of c.chains)
     out.push(
@@ -322,6 +324,7 @@ async function cmdNf(argv: string[]): Promise<number> {
       mode: { type: 'string' },
       args: { type: 'string' },
       untrusted: { type: 'boolean' },
+      cpus: { type: 'string' },
     },
     true,
   );
@@ -339,6 +342,15 @@ async function cmdNf(argv: string[]): Promise<number> {
       usage(`--args must be a JSON object: ${(err as Error).message}`);
     }
     if (typeof args !== 'object' || args === null || Array.isArray(args)) usage('--args must be a JSON object');
+  }
+  if (typeof values.cpus === 'string') {
+    let cpus: number[];
+    try {
+      cpus = parseCpuList(values.cpus, '--cpus');
+    } catch (err) {
+      usage((err as Error).message);
+    }
+    pinProcess(cpus, '--cpus');
   }
   const isPath = spec.includes('/') || /\.[cm]?[jt]s$/.test(spec);
   let file: string;

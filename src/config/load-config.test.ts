@@ -227,8 +227,25 @@ test('config: defaults are filled in', () => {
     args: {},
     restart: 'never',
     restartDelayMs: 200,
+    cpus: null,
   });
   assert.deepEqual(c.rules, []);
+});
+
+test('config: cpus for the manager and per service, as arrays or cpulist strings; bad lists name their field', () => {
+  assert.equal(resolve(base()).cpus, null, 'not pinned unless asked');
+  const c = resolve(base({ cpus: '1,3-4, 0', services: { mon: { nf: 'monitor', cpus: [2, 2, 1] } } }));
+  assert.deepEqual(c.cpus, [0, 1, 3, 4]);
+  assert.deepEqual(c.services[0].cpus, [1, 2]);
+  throwsConfig(() => resolve(base({ cpus: '3-1' })), 'NETVM_CONFIG_INVALID', 'cpus: the range 3-1 runs backwards');
+  throwsConfig(() => resolve(base({ cpus: 'all' })), 'NETVM_CONFIG_INVALID', 'cpus: "all" is neither a CPU number nor a range');
+  throwsConfig(() => resolve(base({ cpus: [] })), 'NETVM_CONFIG_INVALID', 'cpus');
+  throwsConfig(() => resolve(base({ cpus: [-1] })), 'NETVM_CONFIG_INVALID', 'cpus');
+  throwsConfig(
+    () => resolve(base({ services: { mon: { nf: 'monitor', cpus: '0-2000' } } })),
+    'NETVM_CONFIG_INVALID',
+    'services.mon.cpus: 2000 is not a CPU number 0..1023',
+  );
 });
 
 test('config: region and name settings; hugePages true/false mean always/never', () => {

@@ -2,6 +2,7 @@
 // schema.ts (ajv, every error reported, each naming its field), then resolves meaning: names
 // to ids, defaults, paths, NF modules, CIDR prefixes and port ranges. The result is the
 // ResolvedConfig of types.ts. Reference: docs/configuration.md.
+import { parseCpuList } from '../core/affinity.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
@@ -55,6 +56,7 @@ interface RawService {
   trust?: 'trusted' | 'untrusted';
   timeoutMs?: number;
   exchangeSlots?: number;
+  cpus?: number[] | string;
 }
 interface RawMatch {
   inPort?: string;
@@ -67,6 +69,7 @@ interface RawMatch {
 }
 interface RawConfig {
   name?: string;
+  cpus?: number[] | string;
   region?: Obj;
   ports: Record<string, RawPort>;
   services?: Record<string, RawService>;
@@ -416,6 +419,15 @@ export function resolveConfig(raw: unknown, opts: ResolveOptions): ResolvedConfi
   const problems: Problem[] = [];
   const warnings: string[] = [];
   const fail = (segs: (string | number)[], message: string): void => void problems.push({ path: fieldPath(segs), message });
+  // The schema checked the shape; this reads the list (and catches a backwards range).
+  const cpuList = (segs: (string | number)[], spec: unknown): number[] | null => {
+    try {
+      return parseCpuList(spec, 'cpus');
+    } catch (err) {
+      fail(segs, (err as Error).message.replace(/^cpus: /, ''));
+      return null;
+    }
+  };
   const warn = (segs: (string | number)[], message: string): void =>
     void warnings.push([label, fieldPath(segs), message].filter((s) => s !== null && s !== '').join(': '));
 
@@ -496,6 +508,7 @@ export function resolveConfig(raw: unknown, opts: ResolveOptions): ResolvedConfi
       args: d.args as Obj,
       restart: d.restart as 'never' | 'on-failure',
       restartDelayMs: d.restartDelayMs as number,
+      cpus: s.cpus === undefined ? null : cpuList(['services', name, 'cpus'], s.cpus),
     };
     if (d.trust === 'untrusted') svc.untrusted = { timeoutMs: d.timeoutMs as number, exchangeSlots: d.exchangeSlots as number };
     else
@@ -609,11 +622,14 @@ export function resolveConfig(raw: unknown, opts: ResolveOptions): ResolvedConfi
     warn(['chains'], 'no chain named "default" and no rules: every packet is dropped');
   if (chains.length === 0) warn([], 'no chains: every packet is dropped');
 
+  const cpus = c.cpus === undefined ? null : cpuList(['cpus'], c.cpus);
+
   if (problems.length > 0) throw invalid(label, problems);
   return {
     name: c.name ?? 'netvm',
     file: opts.file,
     region,
+    cpus,
     ports,
     services,
     chains,

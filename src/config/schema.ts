@@ -184,6 +184,18 @@ export const PORT_OPTIONS: Record<
   },
 };
 
+/** A CPU list: [0, 2] or "0,2-3" (the kernel's cpulist format, as `taskset -c` takes). */
+function cpusSchema(description: string): JsonSchema {
+  return {
+    description,
+    anyOf: [
+      { type: 'array', minItems: 1, maxItems: 1024, items: { type: 'integer', minimum: 0, maximum: 1023 } },
+      // The string's syntax is checked when it is read (load-config.ts), with a better message.
+      { type: 'string', minLength: 1 },
+    ],
+  };
+}
+
 function portSchema(): JsonSchema {
   return {
     type: 'object',
@@ -235,6 +247,9 @@ function buildSchema(): JsonSchema {
         default: 'netvm',
         description: 'Instance name: names the shared region and the control socket.',
       },
+      cpus: cpusSchema(
+        'CPUs the manager runs on, with its afpacket transmit threads and the NF processes it launches (unless a service sets its own): an array of CPU numbers or a list like "1" or "0,2-3". Omit to let the kernel place them.',
+      ),
       region: {
         type: 'object',
         description: 'Sizes of the shared packet region.',
@@ -338,6 +353,9 @@ function buildSchema(): JsonSchema {
             description: 'shared: sleep when the ring is empty (the default); poll: spin on a dedicated core.',
           },
           args: { type: 'object', default: {}, description: "Arguments for the NF, checked by the NF's own schema." },
+          cpus: cpusSchema(
+            'CPUs this service\'s NF processes run on (an array of CPU numbers or a list like "0" or "2-3"); default: the manager\'s.',
+          ),
           restart: {
             enum: ['never', 'on-failure'],
             default: 'never',

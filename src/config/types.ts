@@ -34,6 +34,8 @@ export interface ResolvedService {
   restart: 'never' | 'on-failure';
   /** First restart delay; doubles per consecutive failure (max 30 s). */
   restartDelayMs: number;
+  /** CPUs its NF processes are pinned to; null: the manager's (inherited). */
+  cpus: number[] | null;
   /** Present for `trust: untrusted` (docs/untrusted-nfs.md): the NF gets copies, never the region. */
   untrusted?: { timeoutMs: number; exchangeSlots: number };
 }
@@ -83,6 +85,8 @@ export interface ResolvedConfig {
   /** Absolute path of the config file, or null for a built-in config. */
   file: string | null;
   region: ResolvedRegion;
+  /** CPUs the manager (its threads, and the NFs it launches) is pinned to; null: not pinned. */
+  cpus: number[] | null;
   ports: ResolvedPort[];
   services: ResolvedService[];
   /** In id order. */

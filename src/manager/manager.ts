@@ -2,6 +2,7 @@
 // and the flow director; registers NF processes over the control socket and watches their
 // liveness; runs one RX/TX loop that moves port traffic. NF-to-NF traffic never passes
 // through it.
+import { formatCpuList, pinProcess } from '../core/affinity.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
@@ -136,6 +137,8 @@ interface ServiceInfo {
   args: Record<string, unknown>;
   /** `trust: untrusted` in the config: its NFs must run untrusted. */
   untrusted?: UntrustedOptions;
+  /** Config `cpus`: its NF processes pin themselves there (else they inherit the manager's). */
+  cpus?: number[];
   configured: number;
   /** Active instance slots, in join order. */
   slots: number[];
@@ -253,6 +256,11 @@ export class Manager {
     const params = this.layoutParams;
     if (cfg.ports.length > params.maxPorts) throw new NetvmError('NETVM_LIMIT', `at most ${params.maxPorts} ports`);
     if (cfg.services.length > params.maxServices) throw new NetvmError('NETVM_LIMIT', `at most ${params.maxServices} services`);
+    // Placement first: the ports' transmit threads and the NF processes started below inherit it.
+    if (cfg.cpus !== null) {
+      pinProcess(cfg.cpus, 'cpus');
+      this.log.info({ cpus: formatCpuList(cfg.cpus) }, 'manager pinned');
+    }
     this.region = createRegion(cfg.name, params, cfg.region.hugePages, (m) => this.log.warn(m));
     const { i32, layout } = this.region;
     this.log.info(
@@ -295,6 +303,7 @@ export class Manager {
         mode: s.mode,
         args: s.args,
         untrusted: s.untrusted,
+        ...(s.cpus !== null ? { cpus: s.cpus } : {}),
         configured: s.instances,
         slots: [],
         departed: {},
@@ -382,6 +391,7 @@ export class Manager {
   private launch(s: ServiceInfo): ChildProcess {
     const args = [this.opts.cliPath, 'nf', 'run', s.nf, '--service', s.name, '--name', this.opts.config.name, '--mode', s.mode];
     if (s.untrusted) args.push('--untrusted');
+    if (s.cpus !== undefined) args.push('--cpus', formatCpuList(s.cpus));
     // NETVM_NF_EXEC_ARGV passes Node options to NF processes (e.g. "--cpu-prof" to profile).
     const execArgv = (process.env.NETVM_NF_EXEC_ARGV ?? '').split(' ').filter((x) => x.length > 0);
     const child = spawn(process.execPath, [...execArgv, ...args], {

@@ -65,6 +65,8 @@ const ETH_P_8021AD = 0x88a8;
  * 35 ns to call); shorter ones by the word loop, which is faster for them (10 ns for 64 bytes).
  */
 const COPY_VIEW_MIN = 160;
+/** Plain stores reach other cores in program order (x86-TSO): no fence needed to publish a frame. */
+const STORES_IN_ORDER = process.arch === 'x64' || process.arch === 'ia32';
 
 function bad(option: string, msg: string): NetvmError {
   return new NetvmError('NETVM_PORT_OPEN', `afpacket: option "${option}" ${msg}`);
@@ -466,10 +468,13 @@ export class AfPacketPort implements PortDriver {
       r32[fw + T.H3_LEN] = len + hdr;
       r32[fw + T.H3_SNAPLEN] = len + hdr;
       r32[fw + T.H3_MAC_NET] = mac; // tp_mac (PACKET_TX_HAS_OFF), tp_net 0
-      // The transmit thread's send() may be walking the ring right now: publish the frame
-      // with a sequentially consistent store, after its data (about 10 ns). Without the
-      // thread the kernel looks only inside our own kick, below, and a plain store will do.
-      if (threaded) Atomics.store(r32, fw + T.H3_STATUS, T.TP_STATUS_SEND_REQUEST);
+      // The transmit thread's send() may be walking the ring right now, so the kernel must not
+      // see the status before the frame's data. Without the thread the kernel looks only
+      // inside our own kick, below. On x86-64 a plain store is enough either way: stores
+      // become visible to other cores in program order (x86-TSO), and V8 keeps typed-array
+      // stores in program order (they are effects). Elsewhere (arm64) a sequentially
+      // consistent store orders it after the data (about 10 ns more per frame).
+      if (threaded && !STORES_IN_ORDER) Atomics.store(r32, fw + T.H3_STATUS, T.TP_STATUS_SEND_REQUEST);
       else r32[fw + T.H3_STATUS] = T.TP_STATUS_SEND_REQUEST;
       if (++this.txCursor === this.txFrames) this.txCursor = 0;
       descs[sent++] = desc;
