@@ -3,10 +3,16 @@
 // trafgen (netsniff-ng) in h1 sends UDP at the highest rate it can, and we count what
 // arrives on h2's interface while each forwarder in turn sits between them:
 //
-//   netvm     netvm start: afpacket ports nv-h1 -> [forward] -> nv-h2 (a 1-NF chain)
+//   netvm     netvm start: afpacket ports nv-h1 -> [forward] -> nv-h2 (a 1-NF chain), pinned
+//             (`cpus`) to the CPU testpmd forwards on: the same placement for both
+//   netvm-free the same, not pinned: the kernel's scheduler places its threads
 //   bridge    a Linux bridge with nv-h1 and nv-h2 as its ports
 //   mirred    tc: an ingress u32 filter on nv-h1 with `mirred egress redirect dev nv-h2`
 //   testpmd   DPDK dpdk-testpmd, io forwarding between two net_af_packet devices (--no-huge)
+//
+// Placement: trafgen pins its one worker to CPU 0 (`--cpus 1`); testpmd runs its forwarding
+// lcore on CPU 1 (`-l 0-1`: main lcore 0, which only waits for a key); netvm runs on CPU 1
+// (`--netvm-cpus`, default 1), its manager, transmit thread and NF together.
 //
 // The forwarders run one after the other, `--repeat` rounds interleaved, each for
 // `--seconds` after `--warmup`; the best round of each counts (the one least disturbed by
@@ -14,7 +20,7 @@
 // traffic source shares the CPUs with the forwarder, so compare only within one run.
 //
 //   npm run bench:afpacket -- [--sizes 64,1514] [--seconds 4] [--warmup 1.5] [--repeat 2] [--only netvm,testpmd]
-//                             [--region '{ bufCount: 8192, ringSize: 1024 }'] [--json]
+//                             [--region '{ bufCount: 8192, ringSize: 1024 }'] [--netvm-cpus 1] [--json]
 //
 // Sizes are Ethernet frame lengths without the FCS. Docs: docs/netns-bench.md.
 import fs from 'node:fs';
@@ -36,7 +42,9 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '1.5' },
     repeat: { type: 'string', default: '2' },
-    only: { type: 'string', default: 'netvm,bridge,mirred,testpmd' },
+    only: { type: 'string', default: 'netvm,netvm-free,bridge,mirred,testpmd' },
+    // The CPU testpmd forwards on (its lcore 1), or "none".
+    'netvm-cpus': { type: 'string', default: '1' },
     // A pool sized for forwarding: the buffers in flight stay in the caches (the default
     // 65,536 x 2 KiB pool with 4,096-deep rings cycles through 8+ MiB and costs twice the CPU
     // per packet here). The kernel's own 8 MiB RX ring per port absorbs bursts.
@@ -145,15 +153,12 @@ function treeCpu(pid: number): number {
   return ticks / CLK_TCK;
 }
 
-const forwarders: Record<string, { available: () => string | null; start: () => Promise<Running> }> = {
-  netvm: {
-    available: () => null,
-    async start() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netvm-afbench-'));
-      const cfg = path.join(dir, 'bench.yaml');
-      fs.writeFileSync(
-        cfg,
-        `region: ${String(values.region)}
+async function startNetvm(cpus: string | null): Promise<Running> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netvm-afbench-'));
+  const cfg = path.join(dir, 'bench.yaml');
+  fs.writeFileSync(
+    cfg,
+    `${cpus !== null ? `cpus: "${cpus}"\n` : ''}region: ${String(values.region)}
 ports:
   h1: { driver: afpacket, interface: ${P1}, qdiscBypass: true }
   h2: { driver: afpacket, interface: ${P2}, qdiscBypass: true }
@@ -163,29 +168,34 @@ chains:
   to-h2: [fwd, h2]
 rules:
   - match: { inPort: h1 }
-    chain: to-h2
+chain: to-h2
 `,
-      );
-      const name = `afbench-${process.pid}`;
-      const p = spawnLogged(process.execPath, [bin, 'start', '--config', cfg, '--name', name, '--quiet']);
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        await sleep(200);
-        if (p.child.exitCode !== null) throw new Error(`netvm start exited: ${p.out()}`);
-        const r = spawnSync(process.execPath, [bin, 'stats', '--name', name, '--json'], { encoding: 'utf8' });
-        if (r.status === 0 && (JSON.parse(r.stdout) as { services: { fwd: { instances: unknown[] } } }).services.fwd.instances.length > 0)
-          break;
-        if (Date.now() > deadline) throw new Error(`netvm did not start in 30 s: ${p.out()}`);
-      }
-      return {
-        pid: p.child.pid,
-        async stop() {
-          await stopChild(p.child);
-          fs.rmSync(dir, { recursive: true, force: true });
-        },
-      };
+  );
+  const name = `afbench-${process.pid}`;
+  const p = spawnLogged(process.execPath, [bin, 'start', '--config', cfg, '--name', name, '--quiet']);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    await sleep(200);
+    if (p.child.exitCode !== null) throw new Error(`netvm start exited: ${p.out()}`);
+    const r = spawnSync(process.execPath, [bin, 'stats', '--name', name, '--json'], { encoding: 'utf8' });
+    if (r.status === 0 && (JSON.parse(r.stdout) as { services: { fwd: { instances: unknown[] } } }).services.fwd.instances.length > 0)
+      break;
+    if (Date.now() > deadline) throw new Error(`netvm did not start in 30 s: ${p.out()}`);
+  }
+  return {
+    pid: p.child.pid,
+    async stop() {
+      await stopChild(p.child);
+      fs.rmSync(dir, { recursive: true, force: true });
     },
-  },
+  };
+}
+
+const netvmCpus = String(values['netvm-cpus']) === 'none' || os.cpus().length < 2 ? null : String(values['netvm-cpus']);
+
+const forwarders: Record<string, { available: () => string | null; start: () => Promise<Running> }> = {
+  netvm: { available: () => null, start: () => startNetvm(netvmCpus) },
+  'netvm-free': { available: () => null, start: () => startNetvm(null) },
   bridge: {
     available: () => null,
     async start() {
@@ -386,13 +396,16 @@ async function main(): Promise<void> {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  log(`${'size'.padEnd(6)}${'forwarder'.padEnd(10)}${'Mpps'.padStart(9)}${'offered'.padStart(10)}${'netvm/x'.padStart(10)}  runs`);
+  log(
+    `netvm ${netvmCpus !== null ? `pinned to CPU ${netvmCpus}` : 'not pinned'}; netvm-free: not pinned; testpmd forwards on CPU 1; trafgen on CPU 0`,
+  );
+  log(`${'size'.padEnd(6)}${'forwarder'.padEnd(12)}${'Mpps'.padStart(9)}${'offered'.padStart(10)}${'netvm/x'.padStart(10)}  runs`);
   for (const size of sizes) {
     const netvm = rows.find((r) => r.size === size && r.forwarder === 'netvm')?.mpps ?? null;
     for (const r of rows.filter((x) => x.size === size)) {
       const ratio = netvm !== null && r.mpps ? (netvm / r.mpps).toFixed(2) : '-';
       log(
-        `${String(size).padEnd(6)}${r.forwarder.padEnd(10)}${(r.mpps === null ? 'n/a' : r.mpps.toFixed(3)).padStart(9)}${r.offeredMpps.toFixed(3).padStart(10)}${(r.forwarder === 'netvm' ? '' : ratio).padStart(10)}  ${r.runs.map((x) => x.toFixed(3)).join(' ')}${r.note ? `  (${r.note})` : ''}`,
+        `${String(size).padEnd(6)}${r.forwarder.padEnd(12)}${(r.mpps === null ? 'n/a' : r.mpps.toFixed(3)).padStart(9)}${r.offeredMpps.toFixed(3).padStart(10)}${(r.forwarder === 'netvm' ? '' : ratio).padStart(10)}  ${r.runs.map((x) => x.toFixed(3)).join(' ')}${r.note ? `  (${r.note})` : ''}`,
       );
     }
   }
@@ -401,7 +414,7 @@ async function main(): Promise<void> {
   // CPU share each process gets; this column does not.
   log('');
   log(
-    `${'size'.padEnd(6)}${'forwarder'.padEnd(10)}${'CPU us/pkt'.padStart(11)}${'cores'.padStart(7)}${'testpmd/netvm'.padStart(15)}  runs (us/pkt)`,
+    `${'size'.padEnd(6)}${'forwarder'.padEnd(12)}${'CPU us/pkt'.padStart(11)}${'cores'.padStart(7)}${'testpmd/netvm'.padStart(15)}  runs (us/pkt)`,
   );
   const usPerPkt = (r: Row): number[] => r.runs.map((m, i) => (m > 0 && r.cpu[i] > 0 ? r.cpu[i] / m : Infinity));
   for (const size of sizes) {
@@ -414,7 +427,7 @@ async function main(): Promise<void> {
       const b = Math.min(...us);
       const ratio = r.forwarder === 'netvm' && Number.isFinite(best('testpmd')) ? (best('testpmd') / b).toFixed(2) : '';
       log(
-        `${String(size).padEnd(6)}${r.forwarder.padEnd(10)}${b.toFixed(2).padStart(11)}${Math.max(...r.cpu)
+        `${String(size).padEnd(6)}${r.forwarder.padEnd(12)}${b.toFixed(2).padStart(11)}${Math.max(...r.cpu)
           .toFixed(2)
           .padStart(7)}${ratio.padStart(15)}  ${us.map((x) => x.toFixed(2)).join(' ')}`,
       );
