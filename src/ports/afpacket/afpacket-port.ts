@@ -209,9 +209,11 @@ export class AfPacketPort implements PortDriver {
       // Whole frames into the skb's linear part (see native/src/addon.cc, PACKET_VNET_HDR).
       vnetHdr: 1,
     };
-    // Ask for a copy view when the pool's views cover their whole region.
-    const region = access.u8.buffer;
-    if (region instanceof SharedArrayBuffer && access.u8.byteOffset === 0 && access.u8.byteLength === region.byteLength)
+    // Ask for a copy view when the pool's views cover their whole region (defensively: a
+    // missing interface or capability must be reported as such whatever the pool looks like).
+    const view = (access as Partial<BufferAccess>).u8;
+    const region = view?.buffer;
+    if (view !== undefined && region instanceof SharedArrayBuffer && view.byteOffset === 0 && view.byteLength === region.byteLength)
       opts.region = region;
     let s: AfPacketSocket;
     try {
