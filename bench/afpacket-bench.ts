@@ -168,7 +168,7 @@ chains:
   to-h2: [fwd, h2]
 rules:
   - match: { inPort: h1 }
-chain: to-h2
+    chain: to-h2
 `,
   );
   const name = `afbench-${process.pid}`;
