@@ -22,6 +22,7 @@ test('parseCpuList reads arrays and the kernel cpulist format; formatCpuList wri
 test('pinProcess sets every thread, skips threads that ended, and names what it could not do', () => {
   const calls: [number, number[]][] = [];
   const sys: AffinitySys = {
+    online: () => [0, 1],
     threads: () => [10, 11, 12],
     setAffinity: (tid, cpus) => {
       if (tid === 11) throw Object.assign(new Error('sched_setaffinity failed for thread 11: No such process'), { errno: 3 });
@@ -34,6 +35,7 @@ test('pinProcess sets every thread, skips threads that ended, and names what it 
     [12, [0, 1]],
   ]);
   const failing: AffinitySys = {
+    online: () => [0, 1],
     threads: () => [10],
     setAffinity: () => {
       throw Object.assign(new Error('sched_setaffinity failed for thread 10: Invalid argument'), { errno: 22 });

@@ -71,12 +71,15 @@ export function onlineCpus(): number[] {
 
 export interface AffinitySys {
   setAffinity(tid: number, cpus: number[]): void;
+  /** The CPUs online on this machine. */
+  online(): number[];
   /** Thread ids of this process. */
   threads(): number[];
 }
 
 const realSys: AffinitySys = {
   setAffinity: (tid, cpus) => native.setAffinity(tid, cpus),
+  online: onlineCpus,
   threads: () => fs.readdirSync('/proc/self/task').map(Number),
 };
 
@@ -87,7 +90,7 @@ const realSys: AffinitySys = {
  * says); a set outside the process's cgroup cpuset fails in the kernel (EINVAL).
  */
 export function pinProcess(cpus: readonly number[], what: string, sys: AffinitySys = realSys): void {
-  const usable = new Set(sys === realSys ? onlineCpus() : cpus);
+  const usable = new Set(sys.online());
   const missing = cpus.filter((c) => !usable.has(c));
   if (missing.length > 0)
     throw new NetvmError(

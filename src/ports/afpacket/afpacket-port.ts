@@ -573,8 +573,9 @@ export class AfPacketPort implements PortDriver {
       txOversize: this.txOversize,
       txRingFull: this.txRingFull,
       txKernelRejected: this.txKernelRejected,
-      txKicks: this.txHandle >= 0 ? this.txKicks + Atomics.load(this.txCtl, T.TXC_KICKS) : this.txKicks,
-      txKickErrors: this.txHandle >= 0 ? this.txKickErrors + Atomics.load(this.txCtl, T.TXC_ERRORS) : this.txKickErrors,
+      // The control block counts the running thread's calls (zero without one; close() folds them in).
+      txKicks: this.txKicks + Atomics.load(this.txCtl, T.TXC_KICKS),
+      txKickErrors: this.txKickErrors + Atomics.load(this.txCtl, T.TXC_ERRORS),
       txKickRetries: Atomics.load(this.txCtl, T.TXC_RETRIES),
       txThread: this.txHandle >= 0 ? 1 : 0,
       txThreadWakeups: this.txWakeups,
