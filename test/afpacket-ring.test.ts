@@ -295,13 +295,21 @@ describe('afpacket port (stand-in kernel)', () => {
     const order = Array.from(d);
     assert.equal(port.txBurst(d, d.length, 0), ring, `a ring of ${ring} frames`);
     assert.deepEqual(Array.from(d), order, 'nothing reordered: the unsent follow the sent');
+    assert.equal(port.txDeferred, 8, 'the 8 that found no frame are deferred (the manager offers them again)');
     assert.equal(port.stats().txRingFull, 1);
     assert.equal(port.txQueued(), ring);
-    assert.equal(port.txBurst(d, 4, 0), 0, 'still full');
+    const rest = d.slice(ring);
+    assert.equal(port.txBurst(rest, 8, 0), 0, 'still full');
+    assert.equal(port.txDeferred, 8);
     fake.stall = false;
     fake.drainStalled();
-    assert.equal(port.txBurst(d, 4, 0), 4);
-    assert.equal(fake.sent.length, 4);
+    assert.equal(port.txBurst(rest, 8, 0), 8);
+    assert.equal(port.txDeferred, 0);
+    assert.deepEqual(
+      fake.sent.map(hex),
+      order.slice(ring).map((_, i) => hex(udp(ring + i, 64))),
+      'the deferred ones go out in their order once frames are free (the stalled ones were dropped by the stand-in)',
+    );
     pool.free(d);
   });
 

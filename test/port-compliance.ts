@@ -222,7 +222,13 @@ export function portCompliance(name: string, make: () => Promise<ComplianceSubje
         const k = driver.txBurst(d, 32, tick());
         assertCount(k, 32, 'txBurst');
         assert.deepEqual(sorted(d, 32), before, 'the driver keeps the set of descriptors it was given');
+        const deferred = driver.txDeferred ?? 0;
+        assert.ok(
+          Number.isInteger(deferred) && deferred >= 0 && deferred <= 32 - k,
+          `txDeferred ${deferred} is within the ${32 - k} unsent`,
+        );
         assertCount(driver.txBurst(d, 0, tick()), 0, 'txBurst(count 0)');
+        assert.equal(driver.txDeferred ?? 0, 0, 'txBurst(count 0) defers nothing');
       });
     });
 

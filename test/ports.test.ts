@@ -74,6 +74,7 @@ portCompliance('generator (unbounded, rate 50000, stamped, IPv6 TCP)', async () 
 }));
 portCompliance('sink', async () => ({ driver: new SinkPort({}) }));
 portCompliance('sink (latency off)', async () => ({ driver: new SinkPort({ latency: false }) }));
+portCompliance('sink (rate 2000: defers most of a burst)', async () => ({ driver: new SinkPort({ rate: 2000 }) }));
 portCompliance('pcap read', async () => {
   const file = tmpFile('compliance-in.pcap');
   writePcapFile(file, fixture(40), { format: 'pcap', precision: 'us' });
@@ -786,6 +787,34 @@ describe('sink port', () => {
       () => new SinkPort({ latency: 'yes' as never }),
       (e: NetvmError) => e.code === 'NETVM_PORT_OPEN' && /latency/.test(e.message),
     );
+  });
+
+  test('rate: takes a 10 ms burst, then rate/1000 packets a millisecond; the rest is deferred, not lost', async () => {
+    const pool = makeAccess();
+    const sink = new SinkPort({ rate: 1000, latency: false });
+    await sink.open(pool.access);
+    const d = pool.alloc(32);
+    for (let i = 0; i < 32; i++) pool.put(d[i], pkt(i, 100));
+    assert.equal(sink.txBurst(d, 32, 1000), 10, 'a full bucket: 10 ms at 1000 pps');
+    assert.equal(sink.txDeferred, 22);
+    assert.equal(sink.txBurst(d, 22, 1000), 0, 'empty bucket');
+    assert.equal(sink.txDeferred, 22);
+    assert.equal(sink.txBurst(d, 22, 1003), 3, '3 ms later: 3 more');
+    assert.equal(sink.txBurst(d, 19, 2000), 10, 'a long pause refills the bucket only up to its 10 ms');
+    const s = sink.stats();
+    assert.equal(s.packets, 23);
+    assert.equal(s.deferred, 22 + 22 + 19 + 9);
+    const unlimited = new SinkPort();
+    await unlimited.open(pool.access);
+    assert.equal(unlimited.txBurst(d, 32, 0), 32);
+    assert.equal(unlimited.txDeferred, 0);
+    pool.free(d);
+    for (const bad of [-1, Infinity, 'fast', 2e9])
+      assert.throws(
+        () => new SinkPort({ rate: bad as never }),
+        (e: NetvmError) => e.code === 'NETVM_PORT_OPEN' && /"rate"/.test(e.message),
+        `rate ${String(bad)}`,
+      );
   });
 });
 

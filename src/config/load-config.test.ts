@@ -196,7 +196,7 @@ test('config: defaults are filled in', () => {
   assert.deepEqual(c.region, { bufSize: 2048, bufCount: 65536, ringSize: 4096, flowEntries: 65536, hugePages: 'auto', maxSlots: 64 });
   assert.deepEqual(c.ports[0].options, { size: 64, flows: 1, ipVersion: 4, proto: 'udp', rate: 0, count: 0, stamp: false });
   assert.deepEqual([c.ports[0].input, c.ports[0].output], [true, false]);
-  assert.deepEqual(c.ports[1].options, { latency: true });
+  assert.deepEqual(c.ports[1].options, { latency: true, rate: 0 });
   assert.deepEqual([c.ports[1].input, c.ports[1].output], [false, true]);
   assert.deepEqual(c.ports[2].options, {
     read: '/abs/in.pcap',

@@ -101,6 +101,13 @@ export const PORT_OPTIONS: Record<
         default: true,
         description: 'Report latency for packets that carry a generator timestamp (generator stamp: true).',
       },
+      rate: {
+        type: 'number',
+        minimum: 0,
+        maximum: 1e9,
+        default: 0,
+        description: 'Packets per second it takes at most, like a slower link; the rest wait (transmit backpressure). 0 = all it is given.',
+      },
     },
   },
   pcap: {

@@ -164,6 +164,15 @@ interface PortRuntime {
   stage: Int32Array;
   staged: number;
   txRing: Ring | null;
+  /**
+   * Descriptors the driver deferred (its queue was full: PortDriver.txDeferred), in order, to
+   * offer again before anything newer from txRing; `txHoldSince` is when the port last made
+   * progress while holding. A port holds at most one batch, so an NF's output backs up in the
+   * port's tx ring (and the NF waits) instead of being dropped.
+   */
+  txHold: Int32Array;
+  txHeld: number;
+  txHoldSince: number;
   closed: boolean;
 }
 
@@ -338,6 +347,9 @@ export class Manager {
           stage: new Int32Array(this.batch),
           staged: 0,
           txRing: p.output ? new Ring(i32, layout, portRingId(params, p.id), 0) : null,
+          txHold: new Int32Array(p.output ? this.txDescs.length : 0),
+          txHeld: 0,
+          txHoldSince: 0,
           closed: false,
         });
         const pb = portOffset(layout, p.id) >> 2;
@@ -345,6 +357,7 @@ export class Manager {
         i32[pb + P_LINK] = 1;
       }
       if (this.holdForever && this.ports.every((p) => !p.input || p.driver.lossless === true)) this.router.waitMs = Infinity;
+      this.txHoldMs = this.router.waitMs === Infinity ? NF_WAIT_LOSSLESS_MS : NF_WAIT_LIVE_MS;
       await this.listen();
       this.startedAt = performance.now();
       for (const s of this.services) for (let k = 0; k < s.configured; k++) this.launch(s);
@@ -422,6 +435,9 @@ export class Manager {
   private startFailure: NetvmError | null = null;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private holdForever = false;
+  /** How long a port may hold deferred packets without sending any before they are dropped (ms):
+   *  as long as an NF waits for a full ring, so a dead link cannot stall `netvm run` forever. */
+  private txHoldMs = NF_WAIT_LIVE_MS;
   private readonly secret = randomBytes(32).toString('hex');
   private secretFile = '';
   /** Packets lost with NFs that left: queued for them or in their hands (a drop cause). */
@@ -806,28 +822,47 @@ export class Manager {
       }
       router.flush();
       work += this.untrusted.poll(now);
+      let txHeld = 0;
       for (let pi = 0; pi < ports.length; pi++) {
         const p = ports[pi];
         if (p.txRing === null) continue;
+        if (p.txHeld > 0) {
+          // Deferred by a full device queue: those go first, and nothing newer until they have.
+          const before = p.txHeld;
+          p.txHeld = this.transmit(p, p.txHold, before, now, true);
+          work += before - p.txHeld;
+          if (p.txHeld > 0) {
+            if (p.txHeld < before) p.txHoldSince = now;
+            else if (now - p.txHoldSince > this.txHoldMs) {
+              // No progress for that long (a link that is down, a stalled device): drop them.
+              f64[portCountersF64(layout, p.id) + PC_TX_ERRORS] += p.txHeld;
+              pool.free(p.txHold, 0, p.txHeld);
+              work += p.txHeld;
+              p.txHeld = 0;
+            }
+            txHeld += p.txHeld;
+            continue;
+          }
+        }
         const n = p.txRing.dequeue(txDescs, 0, txDescs.length, 0);
         if (n === 0) continue;
-        const sent = p.driver.txBurst(txDescs, n, now);
-        const pc = portCountersF64(layout, p.id);
-        let bytes = 0;
-        for (let k = 0; k < sent; k++) bytes += i32[(bufferOffset(layout, txDescs[k]) >> 2) + M_LEN];
-        f64[pc + PC_TX] += sent;
-        f64[pc + PC_TX_BYTES] += bytes;
-        if (sent < n) f64[pc + PC_TX_ERRORS] += n - sent;
-        pool.free(txDescs, 0, n);
-        work += n;
+        const d = this.transmit(p, txDescs, n, now, true);
+        if (d > 0) {
+          for (let k = 0; k < d; k++) p.txHold[k] = txDescs[k];
+          p.txHeld = d;
+          p.txHoldSince = now;
+          txHeld += d;
+        }
+        work += n - d;
       }
-      if (work === 0 && router.held === 0) {
+      if (work === 0 && router.held === 0 && txHeld === 0) {
         if (++idle >= IDLE_BEFORE_SLEEP) break;
-      } else {
-        idle = 0;
-        // Held back behind a full ring: give the core to the NF that must drain it.
-        if (work === 0) native.schedYield();
-      }
+      } else if (work === 0) {
+        // Held back behind a full ring, or a device's full queue: give the core to whoever
+        // must drain it (an NF, a port's transmit thread); after a while, nap (below).
+        native.schedYield();
+        if (++idle >= IDLE_BEFORE_SLEEP) break;
+      } else idle = 0;
       if ((++iter & 31) === 0) {
         now = performance.now();
         if (now - start > SLICE_MS) break;
@@ -851,13 +886,44 @@ export class Manager {
       // Untrusted NFs cannot wake the manager (they do not map the region): while one holds
       // packets, come back within a millisecond to collect or expire them.
       if (this.untrusted.busy()) until = Math.min(until, 1);
+      // A port holding deferred packets: look again within a millisecond (its device drains
+      // without telling us).
+      if (this.txHeldBuffers() > 0) until = Math.min(until, 1);
       if (until >= MIN_SLEEP_MS) this.sleeper.sleep(() => this.txPending(), until);
     }
     setImmediate(() => this.loop());
   }
 
+  /** Offers descs[0..n) to the port and counts and frees what it took or rejected. Returns
+   *  how many it deferred (with `hold`; else they count as errors too), moved to descs[0..d). */
+  private transmit(p: PortRuntime, descs: Int32Array, n: number, now: number, hold: boolean): number {
+    const { i32, f64, layout } = this.region;
+    const sent = p.driver.txBurst(descs, n, now);
+    const pc = portCountersF64(layout, p.id);
+    let bytes = 0;
+    for (let k = 0; k < sent; k++) bytes += i32[(bufferOffset(layout, descs[k]) >> 2) + M_LEN];
+    f64[pc + PC_TX] += sent;
+    f64[pc + PC_TX_BYTES] += bytes;
+    const left = n - sent;
+    let d = hold ? (p.driver.txDeferred ?? 0) : 0;
+    if (!(d > 0)) d = 0;
+    else if (d > left) d = left;
+    if (left > d) f64[pc + PC_TX_ERRORS] += left - d;
+    this.pool.free(descs, 0, n - d);
+    if (d > 0) descs.copyWithin(0, n - d, n);
+    return d;
+  }
+
+  /** Buffers held for ports whose device queue was full (in use, waiting to be sent). */
+  txHeldBuffers(): number {
+    let n = 0;
+    for (const p of this.ports) n += p.txHeld;
+    return n;
+  }
+
   private txPending(): boolean {
-    for (const p of this.ports) if (p.txRing !== null && p.txRing.count() > 0) return true;
+    // A port holding deferred packets is not new work: its device drains in its own time.
+    for (const p of this.ports) if (p.txRing !== null && p.txHeld === 0 && p.txRing.count() > 0) return true;
     return this.untrusted.hasWork();
   }
 
@@ -876,7 +942,7 @@ export class Manager {
 
   private finished(): boolean {
     for (const p of this.ports) if (p.input && !p.driver.exhausted()) return false;
-    for (const p of this.ports) if (p.staged > 0) return false;
+    for (const p of this.ports) if (p.staged > 0 || p.txHeld > 0) return false;
     if (this.router.held > 0) return false;
     if (this.reclaims.length > 0) return false;
     return this.poolFree() === this.poolSize();
@@ -964,22 +1030,19 @@ export class Manager {
     if (this.region) removeRegion(this.region);
   }
 
-  /** Sends what NFs left in port tx rings during shutdown (counted like normal traffic). */
+  /** Sends what NFs left in port tx rings during shutdown (counted like normal traffic; what a
+   *  full device queue does not take now counts as a transmit error). */
   private drainTx(): void {
-    const { i32, f64, layout } = this.region;
     for (const p of this.ports) {
       if (p.txRing === null || p.closed) continue;
+      if (p.txHeld > 0) {
+        this.transmit(p, p.txHold, p.txHeld, performance.now(), false);
+        p.txHeld = 0;
+      }
       for (;;) {
         const n = p.txRing.dequeue(this.txDescs, 0, this.txDescs.length, 0);
         if (n === 0) break;
-        const sent = p.driver.txBurst(this.txDescs, n, performance.now());
-        const pc = portCountersF64(layout, p.id);
-        let bytes = 0;
-        for (let k = 0; k < sent; k++) bytes += i32[(bufferOffset(layout, this.txDescs[k]) >> 2) + M_LEN];
-        f64[pc + PC_TX] += sent;
-        f64[pc + PC_TX_BYTES] += bytes;
-        if (sent < n) f64[pc + PC_TX_ERRORS] += n - sent;
-        this.pool.free(this.txDescs, 0, n);
+        this.transmit(p, this.txDescs, n, performance.now(), false);
       }
     }
   }

@@ -113,6 +113,8 @@ export function snapshot(m: Manager): StatsSnapshot {
     const o: Record<string, number | string | Record<string, number>> = { driver: p.driver.kind };
     o.link = m.region.i32[(portOffset(layout, p.id) >> 2) + P_LINK];
     PORT_COUNTERS.forEach((name, i) => (o[name] = f64[c0 + i]));
+    // Packets waiting for room in the device's transmit queue (PortDriver.txDeferred).
+    o.txHeld = p.txHeld;
     o.driverStats = ds;
     ports[p.name] = o;
   }

@@ -49,6 +49,15 @@ export interface PortDriver {
    * Never throws.
    */
   txBurst(descs: Int32Array, count: number, now: number): number;
+  /**
+   * Set by each txBurst of a driver whose device has a queue that can fill (afpacket's TX
+   * ring, a rate-limited sink): how many of the unsent descriptors, the last ones of
+   * `descs[k..count)`, it did not take only because that queue was full. They are intact and
+   * can be offered again, in order, once the device drains; the manager holds them (and reads
+   * no more for the port) instead of dropping them. The other unsent ones were rejected for
+   * good (invalid, too big). Undefined or 0: every unsent descriptor was rejected.
+   */
+  readonly txDeferred?: number;
   /** True once an input port will never produce another packet (file replayed, count reached). */
   exhausted(): boolean;
   /** For rate-limited inputs: the performance.now() time (ms) when the next packet is due. */

@@ -121,6 +121,8 @@ export class AfPacketPort implements PortDriver {
   private txCtlBuf = new SharedArrayBuffer(T.TXC_WORDS * 4);
   private txCtl = new Int32Array(this.txCtlBuf);
   private txWakeups = 0;
+  /** PortDriver.txDeferred: frames of the last txBurst left for want of a free TX frame. */
+  txDeferred = 0;
   // counters
   private rxPackets = 0;
   private rxBytes = 0;
@@ -395,6 +397,7 @@ export class AfPacketPort implements PortDriver {
   }
 
   txBurst(descs: Int32Array, count: number, now: number): number {
+    this.txDeferred = 0;
     if (this.fd < 0 || count <= 0) return 0;
     if (count > descs.length) count = descs.length;
     const a = this.access!;
@@ -482,9 +485,10 @@ export class AfPacketPort implements PortDriver {
       descs[sent++] = desc;
       bytes += len;
     }
-    // Sent first, in order; then the ones that failed validation; then those the full ring
-    // left (the caller frees or retries everything after the first `sent`).
+    // Sent first, in order; then the ones that failed validation; then, untouched in their
+    // places, those the full ring left (txDeferred: the caller may offer them again).
     for (let i = 0; i < failed; i++) descs[sent + i] = this.failedScratch[i];
+    this.txDeferred = count - k;
     if (sent > 0) {
       this.txPackets += sent;
       this.txBytes += bytes;

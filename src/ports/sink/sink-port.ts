@@ -3,6 +3,11 @@
 // When the generator stamps its packets (performance.now() in the buffer's f64 metadata, same
 // process, same clock), the sink measures one-way latency through the chain into min, max,
 // sum and a fixed log2 histogram (preallocated; recording allocates nothing).
+//
+// With `rate`, the sink stands for a slower link: a token bucket lets through at most `rate`
+// packets a second (bursts of up to 10 ms of them) and leaves the rest to the caller as
+// deferred (PortDriver.txDeferred), as a NIC whose transmit queue is full would. That is how
+// the manager's transmit backpressure is tested without a NIC.
 import { NetvmError } from '../../core/errors.js';
 import { M_LEN, M_STAMP_F64 } from '../../core/layout.js';
 import type { BufferAccess, PortDriver, PortStats } from '../port-driver.js';
@@ -10,7 +15,12 @@ import type { BufferAccess, PortDriver, PortStats } from '../port-driver.js';
 export interface SinkOptions {
   /** Measure latency from generator stamps (default true). */
   latency?: boolean;
+  /** Packets per second it takes at most; 0 (default): all it is given. */
+  rate?: number;
 }
+
+/** A rate-limited sink takes bursts of up to this much time's worth of packets (ms). */
+const BURST_MS = 10;
 
 /** Histogram buckets: bucket b holds latencies in [2^(b-1), 2^b) ns; bucket 0 is < 1 ns. */
 const BUCKETS = 64;
@@ -29,12 +39,26 @@ export class SinkPort implements PortDriver {
   private latMinMs = Infinity;
   private latMaxMs = 0;
   private readonly hist = new Float64Array(BUCKETS);
+  private readonly rate: number;
+  private tokens = 0;
+  private refilledAt = -1;
+  private deferred = 0;
+  /** PortDriver.txDeferred: packets of the last txBurst the rate limit left. */
+  txDeferred = 0;
 
   constructor(options: SinkOptions = {}) {
-    const v = (options ?? {}).latency;
+    const o = options ?? {};
+    const v = o.latency;
     if (v !== undefined && typeof v !== 'boolean')
       throw new NetvmError('NETVM_PORT_OPEN', `sink: option "latency" must be true or false (got ${JSON.stringify(v)})`);
     this.latency = v ?? true;
+    const r = o.rate ?? 0;
+    if (typeof r !== 'number' || !Number.isFinite(r) || r < 0 || r > 1e9)
+      throw new NetvmError(
+        'NETVM_PORT_OPEN',
+        `sink: option "rate" must be a number of packets per second in 0..1e9 (got ${JSON.stringify(r)})`,
+      );
+    this.rate = r;
   }
 
   async open(access: BufferAccess): Promise<void> {
@@ -46,9 +70,21 @@ export class SinkPort implements PortDriver {
   }
 
   txBurst(descs: Int32Array, count: number, now: number): number {
+    this.txDeferred = 0;
     const a = this.access;
     if (a === null || !(count > 0)) return 0;
     if (count > descs.length) count = descs.length;
+    if (this.rate > 0) {
+      const cap = Math.max(1, (this.rate * BURST_MS) / 1000);
+      if (this.refilledAt < 0) this.tokens = cap;
+      else if (now > this.refilledAt) this.tokens = Math.min(cap, this.tokens + ((now - this.refilledAt) * this.rate) / 1000);
+      this.refilledAt = now;
+      const take = Math.min(count, Math.floor(this.tokens));
+      this.tokens -= take;
+      this.txDeferred = count - take;
+      this.deferred += count - take;
+      count = take;
+    }
     const i32 = a.i32;
     const f64 = a.f64;
     const room = a.dataRoom;
@@ -119,6 +155,7 @@ export class SinkPort implements PortDriver {
       packets: this.packets,
       bytes: this.bytes,
       invalid: this.invalid,
+      deferred: this.deferred,
       latencyCount: n,
       latencyAvgUs: n > 0 ? (this.latSumMs / n) * 1000 : 0,
       latencyMinUs: n > 0 ? this.latMinMs * 1000 : 0,
