@@ -26,6 +26,8 @@ export interface AfPacketOpenOptions {
   vnetHdr: number;
   /** The packet pool's region (a shared file mapping): asks for a copy view of it and the rings. */
   region?: SharedArrayBuffer;
+  /** The region's file: mapped again for the copy view (needed on hugetlbfs, where mremap cannot duplicate). */
+  regionFile?: string;
 }
 
 export interface AfPacketSocket {

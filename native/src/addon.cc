@@ -358,9 +358,18 @@ static void AfPacketOpen(const FunctionCallbackInfo<Value>& args) {
   // ring frame and a pool buffer are then one Uint8Array.copyWithin (a memmove) instead of a
   // loop in JavaScript: 4 to 8 times faster for a 1500-byte frame. Only mappings are made
   // here: mremap(old_size 0) duplicates the region's shared mapping (mremap(2)), and the
-  // socket's rings are mapped a second time after it. Where that cannot be done (a region
-  // that is not a shared file mapping, hugetlb), the port copies in JavaScript as before.
+  // socket's rings are mapped a second time after it. With `regionFile` the region's file is
+  // mapped again instead, which also works on hugetlbfs, where mremap cannot duplicate. Where
+  // neither can be done (a region that is not a shared file mapping), the port copies in
+  // JavaScript as before.
   Local<Value> regionV;
+  Local<Value> regionFileV;
+  std::string regionFile;
+  if (o->Get(isolate->GetCurrentContext(), String::NewFromUtf8Literal(isolate, "regionFile")).ToLocal(&regionFileV) &&
+      regionFileV->IsString()) {
+    String::Utf8Value rf(isolate, regionFileV);
+    if (*rf != nullptr) regionFile = *rf;
+  }
   Local<Value> copyView = v8::Undefined(isolate);
   size_t copyRingOff = 0;
   if (o->Get(isolate->GetCurrentContext(), String::NewFromUtf8Literal(isolate, "region")).ToLocal(&regionV) &&
@@ -371,10 +380,31 @@ static void AfPacketOpen(const FunctionCallbackInfo<Value>& args) {
     const size_t align = static_cast<size_t>(2) << 20;  // the rings start on a 2 MiB boundary
     size_t ringOff = (rlen + align - 1) & ~(align - 1);
     size_t total = ringOff + rxBytes + txBytes;
-    void* view = rdata == nullptr || rlen == 0 ? MAP_FAILED
-                                               : mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    // The range is reserved 2 MiB aligned (a hugetlbfs file maps only at a huge-page
+    // boundary), and the slack on either side given back.
+    void* res = rdata == nullptr || rlen == 0
+                    ? MAP_FAILED
+                    : mmap(nullptr, total + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* view = MAP_FAILED;
+    if (res != MAP_FAILED) {
+      uintptr_t r = reinterpret_cast<uintptr_t>(res);
+      uintptr_t v = (r + align - 1) & ~(static_cast<uintptr_t>(align) - 1);
+      if (v > r) munmap(res, v - r);
+      if (v + total < r + total + align) munmap(reinterpret_cast<void*>(v + total), r + total + align - (v + total));
+      view = reinterpret_cast<void*>(v);
+    }
     if (view != MAP_FAILED) {
-      void* dup = mremap(rdata, 0, rlen, MREMAP_MAYMOVE | MREMAP_FIXED, view);
+      void* dup = MAP_FAILED;
+      if (!regionFile.empty()) {
+        int rfd = open(regionFile.c_str(), O_RDWR | O_CLOEXEC);
+        if (rfd >= 0) {
+          struct stat st;
+          if (fstat(rfd, &st) == 0 && static_cast<size_t>(st.st_size) >= rlen)
+            dup = mmap(view, rlen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, rfd, 0);
+          close(rfd);  // the mapping keeps the file referenced
+        }
+      }
+      if (dup == MAP_FAILED) dup = mremap(rdata, 0, rlen, MREMAP_MAYMOVE | MREMAP_FIXED, view);
       void* rings = dup == MAP_FAILED ? MAP_FAILED
                                       : mmap(static_cast<char*>(view) + ringOff, rxBytes + txBytes, PROT_READ | PROT_WRITE,
                                              MAP_SHARED | MAP_FIXED, fd, 0);

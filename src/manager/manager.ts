@@ -333,6 +333,7 @@ export class Manager {
       bufferOffset: (d: number) => bufferOffset(layout, d),
       headroom: params.headroom,
       dataRoom: params.bufSize - params.headroom,
+      file: this.region.file,
     };
     try {
       for (const p of cfg.ports) {

@@ -14,6 +14,8 @@ export interface BufferAccess {
   readonly headroom: number;
   /** Largest packet a buffer holds, in bytes. */
   readonly dataRoom: number;
+  /** The file the views map (the region's), for a driver that maps it again (afpacket's copy view). */
+  readonly file?: string;
 }
 
 export interface PortStats {

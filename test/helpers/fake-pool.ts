@@ -28,7 +28,9 @@ export interface FakePool {
 }
 
 /** A pool over a plain SharedArrayBuffer, or over `region` (e.g. a mapped region file) when given. */
-export function makeAccess(opts: { bufCount?: number; bufSize?: number; headroom?: number; region?: Region } = {}): FakePool {
+export function makeAccess(
+  opts: { bufCount?: number; bufSize?: number; headroom?: number; region?: Region; withFile?: boolean } = {},
+): FakePool {
   const bufCount = opts.region?.layout.params.bufCount ?? opts.bufCount ?? 256;
   const bufSize = opts.region?.layout.params.bufSize ?? opts.bufSize ?? 2048;
   const headroom = opts.region?.layout.params.headroom ?? opts.headroom ?? 128;
@@ -42,6 +44,8 @@ export function makeAccess(opts: { bufCount?: number; bufSize?: number; headroom
     bufferOffset: (d: number) => bufferOffset(layout, d),
     headroom,
     dataRoom: bufSize - headroom,
+    // As the manager's: the region's file, unless the test asks for a pool without it.
+    ...(opts.region !== undefined && opts.withFile !== false ? { file: opts.region.file } : {}),
   };
   const held = new Set<number>();
   return {

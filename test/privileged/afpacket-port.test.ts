@@ -233,15 +233,13 @@ describe('afpacket port on veth', { skip }, () => {
     }
   });
 
-  test('a pool in a region file (as the manager has): frames cross by one copyWithin on the copy view, byte for byte, both ways', async () => {
-    const params = { ...DEFAULT_PARAMS, bufCount: 1024, ringSize: 256, flowEntries: 1024, maxSlots: 8, maxPorts: 4 };
-    const region = createRegion(`afpacket-test-${process.pid}`, params, 'never');
-    const pool = makeAccess({ region });
+  /** Frames of every size around the copy view's switch, both ways between A (on `pa`) and B (on `pb`). */
+  async function crossBothWays(pa: FakePool, pb: FakePool): Promise<void> {
     let a: AfPacketPort | null = null;
     let b: AfPacketPort | null = null;
     try {
-      a = await open(pool, { interface: A });
-      b = await open(pool, { interface: B });
+      a = await open(pa, { interface: A });
+      b = await open(pb, { interface: B });
       assert.equal(a.stats().copyView, 1, 'the region file and the rings mapped side by side');
       assert.equal(b.stats().copyView, 1);
       // Both sides of the 160-byte switch between the word loop and copyWithin, every
@@ -249,15 +247,60 @@ describe('afpacket port on veth', { skip }, () => {
       const sizes = [60, 64, 159, 160, 161, 162, 163, 333, 1000, 1513, 1514];
       const frames = sizes.map((n, i) => udp(i, n));
       frames.push(udp(99, 1518, { vlan: [42] }));
-      assert.equal(await send(b, pool, frames), frames.length);
-      assert.deepEqual((await receive(a, pool, 3000, frames.length)).map(hex), frames.map(hex));
+      assert.equal(await send(b, pb, frames), frames.length);
+      assert.deepEqual((await receive(a, pa, 3000, frames.length)).map(hex), frames.map(hex));
       const back = sizes.map((n, i) => udp(i, n, { src: '198.18.0.2', dst: '198.18.0.1' }));
-      assert.equal(await send(a, pool, back), back.length);
-      assert.deepEqual((await receive(b, pool, 3000, back.length)).map(hex), back.map(hex));
+      assert.equal(await send(a, pa, back), back.length);
+      assert.deepEqual((await receive(b, pb, 3000, back.length)).map(hex), back.map(hex));
     } finally {
       await a?.close();
       await b?.close();
+    }
+  }
+
+  const smallRegion = { ...DEFAULT_PARAMS, bufCount: 1024, ringSize: 256, flowEntries: 1024, maxSlots: 8, maxPorts: 4 };
+
+  test('a pool in a region file (as the manager has): frames cross by one copyWithin on the copy view, byte for byte, both ways', async () => {
+    const region = createRegion(`afpacket-test-${process.pid}`, smallRegion, 'never');
+    try {
+      // A maps the region's file again; B, given no file name, duplicates the mapping (mremap).
+      await crossBothWays(makeAccess({ region }), makeAccess({ region, withFile: false }));
+    } finally {
       removeRegion(region);
+    }
+  });
+
+  test('a region on hugetlbfs: the copy view maps its file again at a huge-page boundary', async (t) => {
+    const NR = '/proc/sys/vm/nr_hugepages';
+    const free = (): number => Number(/HugePages_Free:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+    const before = Number(fs.readFileSync(NR, 'utf8'));
+    const dir = fs.mkdtempSync('/tmp/netvm-afhuge-');
+    let mounted = false;
+    let region: ReturnType<typeof createRegion> | null = null;
+    try {
+      try {
+        fs.writeFileSync(NR, String(before + 16));
+      } catch (err) {
+        t.skip(`cannot reserve huge pages: ${(err as Error).message}`);
+        return;
+      }
+      if (free() < 8) {
+        t.skip(`the kernel gave only ${free()} free huge pages`);
+        return;
+      }
+      await run('mount', ['-t', 'hugetlbfs', '-o', 'mode=0700', 'none', dir]);
+      mounted = true;
+      region = createRegion(`afpacket-huge-${process.pid}`, smallRegion, 'always');
+      assert.equal(region.hugePages, true);
+      assert.ok(region.file.startsWith(dir), region.file);
+      const pool = makeAccess({ region });
+      await crossBothWays(pool, pool);
+    } finally {
+      if (region) removeRegion(region);
+      // Lazily: the test's views of the region stay mapped until they are collected.
+      if (mounted) await tryRun('umount', ['-l', dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.writeFileSync(NR, String(before));
     }
   });
 

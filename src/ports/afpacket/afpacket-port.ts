@@ -215,8 +215,10 @@ export class AfPacketPort implements PortDriver {
     // missing interface or capability must be reported as such whatever the pool looks like).
     const view = (access as Partial<BufferAccess>).u8;
     const region = view?.buffer;
-    if (view !== undefined && region instanceof SharedArrayBuffer && view.byteOffset === 0 && view.byteLength === region.byteLength)
+    if (view !== undefined && region instanceof SharedArrayBuffer && view.byteOffset === 0 && view.byteLength === region.byteLength) {
       opts.region = region;
+      if (typeof access.file === 'string') opts.regionFile = access.file;
+    }
     let s: AfPacketSocket;
     try {
       s = this.sys.afPacketOpen(opts);
