@@ -858,12 +858,12 @@ export class Manager {
       }
       if (work === 0 && router.held === 0 && txHeld === 0) {
         if (++idle >= IDLE_BEFORE_SLEEP) break;
-      } else if (work === 0) {
+      } else {
+        idle = 0;
         // Held back behind a full ring, or a device's full queue: give the core to whoever
-        // must drain it (an NF, a port's transmit thread); after a while, nap (below).
-        native.schedYield();
-        if (++idle >= IDLE_BEFORE_SLEEP) break;
-      } else idle = 0;
+        // must drain it (an NF, a port's transmit thread, the kernel).
+        if (work === 0) native.schedYield();
+      }
       if ((++iter & 31) === 0) {
         now = performance.now();
         if (now - start > SLICE_MS) break;
@@ -887,9 +887,6 @@ export class Manager {
       // Untrusted NFs cannot wake the manager (they do not map the region): while one holds
       // packets, come back within a millisecond to collect or expire them.
       if (this.untrusted.busy()) until = Math.min(until, 1);
-      // A port holding deferred packets: look again within a millisecond (its device drains
-      // without telling us).
-      if (this.txHeldBuffers() > 0) until = Math.min(until, 1);
       if (until >= MIN_SLEEP_MS) this.sleeper.sleep(() => this.txPending(), until);
     }
     setImmediate(() => this.loop());
@@ -915,16 +912,8 @@ export class Manager {
     return d;
   }
 
-  /** Buffers held for ports whose device queue was full (in use, waiting to be sent). */
-  txHeldBuffers(): number {
-    let n = 0;
-    for (const p of this.ports) n += p.txHeld;
-    return n;
-  }
-
   private txPending(): boolean {
-    // A port holding deferred packets is not new work: its device drains in its own time.
-    for (const p of this.ports) if (p.txRing !== null && p.txHeld === 0 && p.txRing.count() > 0) return true;
+    for (const p of this.ports) if (p.txRing !== null && p.txRing.count() > 0) return true;
     return this.untrusted.hasWork();
   }
 
