@@ -14,10 +14,14 @@
 // lcore on CPU 1 (`-l 0-1`: main lcore 0, which only waits for a key); netvm runs on CPU 1
 // (`--netvm-cpus`, default 1), its manager, transmit thread and NF together.
 //
-// The forwarders run one after the other, `--repeat` rounds interleaved, each for
-// `--seconds` after `--warmup`; the best round of each counts (the one least disturbed by
-// other load: the machine is shared). Prints Mpps and netvm's ratio to each. On 2 cores the
-// traffic source shares the CPUs with the forwarder, so compare only within one run.
+// The forwarders run one after the other, `--repeat` rounds interleaved (every other round
+// in reverse order, so netvm and testpmd run back to back and neither is always first), each
+// for `--seconds` after `--warmup`; the best round of each counts (the one least disturbed by
+// other load: the machine is shared). Prints Mpps and netvm's ratio to each, and the paired
+// ratios: per round, netvm's rate over the other's measured in the same round, and their
+// median — on a host whose speed drifts by 2x over minutes, rounds measured close together
+// compare better than two bests picked from different minutes. On 2 cores the traffic source
+// shares the CPUs with the forwarder, so compare only within one run.
 //
 //   npm run bench:afpacket -- [--sizes 64,1514] [--seconds 4] [--warmup 1.5] [--repeat 2] [--only netvm,testpmd]
 //                             [--region '{ bufCount: 8192, ringSize: 1024 }'] [--netvm-cpus 1] [--json]
@@ -42,7 +46,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '1.5' },
     repeat: { type: 'string', default: '2' },
-    only: { type: 'string', default: 'netvm,netvm-free,bridge,mirred,testpmd' },
+    only: { type: 'string', default: 'netvm,testpmd,bridge,mirred,netvm-free' },
     // The CPU testpmd forwards on (its lcore 1), or "none".
     'netvm-cpus': { type: 'string', default: '1' },
     // A pool sized for forwarding: the buffers in flight stay in the caches (the default
@@ -323,6 +327,8 @@ interface Row {
   forwarder: string;
   mpps: number | null;
   runs: number[];
+  /** Per round: Mpps, NaN when the round failed (for the paired ratios). */
+  byRound: number[];
   offeredMpps: number;
   /** Per run: cores of CPU time the forwarder's own processes got (netvm, testpmd). */
   cpu: number[];
@@ -367,17 +373,19 @@ async function main(): Promise<void> {
       const bySize = new Map<string, Row>();
       for (const n of names) {
         const why = forwarders[n].available();
-        bySize.set(n, { size, forwarder: n, mpps: null, runs: [], cpu: [], offeredMpps: 0, ...(why ? { note: why } : {}) });
+        bySize.set(n, { size, forwarder: n, mpps: null, runs: [], byRound: [], cpu: [], offeredMpps: 0, ...(why ? { note: why } : {}) });
       }
       for (let round = 0; round < repeat; round++) {
-        for (const n of names) {
+        for (const n of round % 2 === 0 ? names : [...names].reverse()) {
           const row = bySize.get(n)!;
+          row.byRound[round] = NaN;
           if (forwarders[n].available() !== null) continue;
           let running: Running | null = null;
           try {
             running = await forwarders[n].start();
             const m = await measure(cfgFile, running.pid);
-            row.runs.push(Math.round(m.mpps * 1e4) / 1e4);
+            row.byRound[round] = Math.round(m.mpps * 1e4) / 1e4;
+            row.runs.push(row.byRound[round]);
             row.cpu.push(Math.round(m.cpu * 100) / 100);
             row.offeredMpps = Math.max(row.offeredMpps, Math.round(m.offered * 1e4) / 1e4);
             if (m.note) row.note = m.note;
@@ -430,6 +438,27 @@ async function main(): Promise<void> {
         `${String(size).padEnd(6)}${r.forwarder.padEnd(12)}${b.toFixed(2).padStart(11)}${Math.max(...r.cpu)
           .toFixed(2)
           .padStart(7)}${ratio.padStart(15)}  ${us.map((x) => x.toFixed(2)).join(' ')}`,
+      );
+    }
+  }
+  // Paired: netvm over each other forwarder, round by round.
+  log('');
+  log(`${'size'.padEnd(6)}${'netvm/x'.padEnd(12)}${'median'.padStart(9)}  per round`);
+  const median = (xs: number[]): number => {
+    const a = [...xs].sort((p, q) => p - q);
+    return a.length === 0 ? NaN : a.length % 2 === 1 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+  };
+  for (const size of sizes) {
+    const netvm = rows.find((r) => r.size === size && r.forwarder === 'netvm');
+    if (!netvm) continue;
+    for (const r of rows.filter((x) => x.size === size && x.forwarder !== 'netvm')) {
+      const ratios = netvm.byRound
+        .map((v, i) => v / r.byRound[i])
+        .filter((x) => Number.isFinite(x))
+        .map((x) => Math.round(x * 100) / 100);
+      if (ratios.length === 0) continue;
+      log(
+        `${String(size).padEnd(6)}${r.forwarder.padEnd(12)}${median(ratios).toFixed(2).padStart(9)}  ${ratios.map((x) => x.toFixed(2)).join(' ')}`,
       );
     }
   }
