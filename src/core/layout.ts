@@ -243,6 +243,16 @@ export const ACTION_NEXT = 0;
 export const ACTION_DROP = 1;
 export const ACTION_TO_SERVICE = 2;
 export const ACTION_TO_PORT = 3;
+// Two more values of M_ACTION say what a buffer is when its holder is killed (kill -9 lands
+// between any two stores), so the reclaimer counts each lost packet once (manager/reclaim.ts):
+/** A free buffer, in the pool ring or in a process's cache: not a packet (set by Pool.free). */
+export const ACTION_FREE = -1;
+/**
+ * A packet already counted as dropped whose buffer is not back in the pool yet (set by the
+ * Router before it counts): M_DEST is the counter's index in the slot's counters and the f64 at
+ * M_STAMP_F64 the value that counter has once this packet is in it.
+ */
+export const ACTION_COUNTED = -2;
 
 /** A descriptor is (segment << 24) | index: the seed's IDMAP(h) = (h >> 30) & 0xFF. */
 export const DESC_SEGMENT_SHIFT = 24;

@@ -2,8 +2,14 @@
 // free buffer, fronted by a per-process cache (like DPDK's mempool cache) so most alloc and
 // free calls touch no shared index at all. The cache's size is published in the process's
 // slot (S_CACHE) so the manager can count free buffers: pool ring + every cache.
+//
+// Every buffer freed here is marked ACTION_FREE in its metadata (M_ACTION) before it enters the
+// cache: a buffer in the pool is then known to be free by itself, and the reclaimer can tell a
+// dead NF's free buffers from its packets exactly, whatever store the kill interrupted
+// (S_CACHE is published once per call and may lag). The metadata line is the one the ring
+// stamped M_OWNER into when the buffer was taken, so the mark costs a store, not a miss.
 import type { Layout } from './layout.js';
-import { POOL_RING, S_CACHE, slotOffset } from './layout.js';
+import { ACTION_FREE, DESC_INDEX_MASK, DESC_SEGMENT_SHIFT, M_ACTION, POOL_RING, S_CACHE, slotOffset } from './layout.js';
 import { Ring } from './ring.js';
 
 export const POOL_CACHE = 512;
@@ -15,6 +21,8 @@ export class Pool {
   private readonly owner: number;
   private readonly i32: Int32Array;
   private readonly cacheWord: number;
+  private readonly segBase: Int32Array;
+  private readonly bufShift: number;
   /** Buffers asked for and not given (the pool was empty). */
   allocFailures = 0;
 
@@ -24,6 +32,8 @@ export class Pool {
     this.cache = new Int32Array(cacheSize * 2);
     this.owner = mySlot;
     this.cacheWord = (slotOffset(layout, mySlot) >> 2) + S_CACHE;
+    this.segBase = Int32Array.from(layout.segmentOffsets);
+    this.bufShift = layout.bufShift;
   }
 
   /** Puts up to n free descriptors into dst[off..). Returns how many it got. */
@@ -49,9 +59,14 @@ export class Pool {
   /** Returns src[off..off+n) to the pool (they must be owned by this process). */
   free(src: Int32Array, off: number, n: number): void {
     const cache = this.cache;
+    const i32 = this.i32;
+    const seg = this.segBase;
+    const shift = this.bufShift;
     for (let i = 0; i < n; i++) {
       if (this.cached === cache.length) this.spill();
-      cache[this.cached++] = src[off + i];
+      const d = src[off + i];
+      i32[((seg[d >>> DESC_SEGMENT_SHIFT] + ((d & DESC_INDEX_MASK) << shift)) >> 2) + M_ACTION] = ACTION_FREE;
+      cache[this.cached++] = d;
     }
     this.i32[this.cacheWord] = this.cached;
   }
@@ -59,6 +74,7 @@ export class Pool {
   /** Frees one descriptor (control paths; the data path frees batches). */
   freeOne(desc: number): void {
     if (this.cached === this.cache.length) this.spill();
+    this.i32[((this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.bufShift)) >> 2) + M_ACTION] = ACTION_FREE;
     this.cache[this.cached++] = desc;
     this.i32[this.cacheWord] = this.cached;
   }

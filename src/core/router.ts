@@ -22,6 +22,7 @@
 // the other chains that producer serves keep flowing (issue #6: "a slow NF slows or drops
 // only its own chain").
 import {
+  ACTION_COUNTED,
   ACTION_DROP,
   ACTION_NEXT,
   ACTION_TO_PORT,
@@ -45,6 +46,7 @@ import {
   M_CHAIN,
   M_DEST,
   M_HASH,
+  M_STAMP_F64,
   M_STEP,
   nfRingId,
   portRingId,
@@ -243,7 +245,7 @@ export class Router {
       this.flushRing(ringId); // stays in `touched`
       if (this.staged[ringId] === st.length) {
         // Held back and still full: this one cannot wait anywhere.
-        this.counters[this.c0 + C_DROP_RING_FULL]++;
+        this.countDrop(desc, C_DROP_RING_FULL);
         this.drops[this.nDrops++] = desc;
         if (this.nDrops === this.drops.length) {
           this.pool.free(this.drops, 0, this.nDrops);
@@ -255,8 +257,25 @@ export class Router {
     st[this.staged[ringId]++] = desc;
   }
 
+  /**
+   * Counts one dropped packet, marking its buffer first (ACTION_COUNTED, the counter and the
+   * value it reaches): if this process is killed before the buffer is back in the pool, the
+   * reclaimer sees from the buffer alone whether the count happened, so the packet is counted
+   * exactly once — as a drop here or as lost with the NF there (manager/reclaim.ts).
+   */
+  private countDrop(desc: number, cause: number): void {
+    const b = this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.bufShift);
+    const c = this.counters;
+    const at = this.c0 + cause;
+    const v = c[at] + 1;
+    this.i32[(b >> 2) + M_DEST] = cause;
+    c[(b >> 3) + M_STAMP_F64] = v;
+    this.i32[(b >> 2) + M_ACTION] = ACTION_COUNTED;
+    c[at] = v;
+  }
+
   private drop(desc: number, cause: number): void {
-    this.counters[this.c0 + cause]++;
+    this.countDrop(desc, cause);
     this.drops[this.nDrops++] = desc;
     if (this.nDrops === this.drops.length) {
       this.pool.free(this.drops, 0, this.nDrops);
@@ -373,7 +392,7 @@ export class Router {
     if (put === n && this.wasHeld[id] === 0) this.fullSince[id] = 0;
     this.wasHeld[id] = 0;
     if (put < n) {
-      c[this.c0 + C_DROP_RING_FULL] += n - put;
+      for (let k = put; k < n; k++) this.countDrop(st[k], C_DROP_RING_FULL);
       this.pool.free(st, put, n - put);
     }
     this.staged[id] = 0;
@@ -404,8 +423,9 @@ export class Router {
       const id = this.touched[t];
       const n = this.staged[id];
       if (n === 0) continue;
-      this.counters[this.c0 + C_DROP_RING_FULL] += n;
-      this.pool.free(this.stage[id], 0, n);
+      const st = this.stage[id];
+      for (let k = 0; k < n; k++) this.countDrop(st[k], C_DROP_RING_FULL);
+      this.pool.free(st, 0, n);
       this.staged[id] = 0;
     }
     this.nTouched = 0;

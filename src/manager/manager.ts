@@ -290,7 +290,7 @@ export class Manager {
     this.router.waitMs = HOLD_LIVE_MS;
     this.holdForever = inputs.length > 0;
     this.classifier = new Classifier(i32, layout);
-    this.reclaimer = new Reclaimer(i32, layout, this.pool);
+    this.reclaimer = new Reclaimer(i32, this.region.f64, layout, this.pool);
     this.sleeper = new Sleeper(i32, layout, 0);
     Atomics.store(i32, (slotOffset(layout, 0) >> 2) + S_STATE, SLOT_ACTIVE);
     i32[(slotOffset(layout, 0) >> 2) + S_PID] = process.pid;
@@ -710,7 +710,7 @@ export class Manager {
       if (info.state === 'dead' || processAlive(info.pid)) continue;
       this.log.warn({ slot: info.slot, pid: info.pid }, 'NF died mid-enqueue; repairing the ring');
       Atomics.store(i32, (slotOffset(layout, info.slot) >> 2) + S_STATE, SLOT_DEAD);
-      this.reclaimer.repair(info.slot, (x) => x !== info.slot && this.slotAlive(x));
+      this.reclaimedPackets += this.reclaimer.repair(info.slot, (x) => x !== info.slot && this.slotAlive(x)).packets;
     }
   }
 
@@ -720,6 +720,7 @@ export class Manager {
       if (!r.repaired) {
         const res = this.reclaimer.repair(r.slot, (x) => x !== r.slot && this.slotAlive(x));
         if (!res.done) continue;
+        this.reclaimedPackets += res.packets;
         r.repaired = true;
       }
       // A live NF stuck in its handler for 2 s holds up nothing else: reclaim anyway.

@@ -6,18 +6,29 @@
 //   3. drain its rx ring;
 //   4. owner scan: every buffer whose M_OWNER is the dead slot and that sits in no ring was in
 //      its hands (in flight or in its private pool cache): give it back to the pool.
+// Each buffer it gives back is also counted, exactly once, by what its metadata says it was
+// (M_ACTION): a free buffer (ACTION_FREE, in its cache), a packet it had already counted as
+// dropped (ACTION_COUNTED, and its counter reached the recorded value), or else a packet lost
+// with the NF (`packets`, the manager's reclaimedPackets). Nothing here trusts a count the NF
+// published, since kill -9 can land between any two of its stores.
 import {
+  ACTION_COUNTED,
+  ACTION_FREE,
   bufferOffset,
   DESC_INDEX_MASK,
+  M_ACTION,
+  M_DEST,
   M_OWNER,
+  M_STAMP_F64,
   makeDesc,
+  NF_COUNTERS,
   nfRingId,
   ringCount,
-  S_CACHE,
   S_SEEN_EPOCH,
   S_SLEEP,
   S_STATE,
   SLOT_ACTIVE,
+  slotCountersF64,
   slotOffset,
   type Layout,
 } from '../core/layout.js';
@@ -30,35 +41,55 @@ export interface ReclaimResult {
   /** Buffers found by the owner scan: packets in its hands and its pool cache's free buffers. */
   inFlight: number;
   repaired: number;
-  /** Packets lost with the NF: drained + those in its hands (inFlight less its cache). */
+  /** Packets lost with the NF: drained + those in its hands it had not counted as dropped. */
   packets: number;
 }
 
 export class Reclaimer {
   private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
   private readonly layout: Layout;
   private readonly pool: Pool;
   private readonly rings: Ring[] = [];
   private readonly mark: Uint8Array;
   private readonly scratch = new Int32Array(256);
 
-  constructor(i32: Int32Array, layout: Layout, pool: Pool) {
+  constructor(i32: Int32Array, f64: Float64Array, layout: Layout, pool: Pool) {
     this.i32 = i32;
+    this.f64 = f64;
     this.layout = layout;
     this.pool = pool;
     for (let r = 0; r < ringCount(layout.params); r++) this.rings.push(new Ring(i32, layout, r, 0));
     this.mark = new Uint8Array(layout.params.segments * layout.params.bufCount);
   }
 
-  /** Step 1; returns false while an earlier reservation still has to publish (retry). */
-  repair(deadSlot: number, isAlive: (slot: number) => boolean): { done: boolean; repaired: number } {
+  /**
+   * Step 1; `done` is false while an earlier reservation still has to publish (retry).
+   * `packets`: of the buffers it gives back (taken off a ring by the dead NF and not yet
+   * stamped as its own), those that were packets, not free buffers of the pool ring.
+   */
+  repair(deadSlot: number, isAlive: (slot: number) => boolean): { done: boolean; repaired: number; packets: number } {
     const res = repairAbandoned(this.i32, this.layout, deadSlot, isAlive);
-    if (res.pending) return { done: false, repaired: 0 };
+    if (res.pending) return { done: false, repaired: 0, packets: 0 };
+    let packets = 0;
     for (const d of res.giveBack) {
-      this.i32[(bufferOffset(this.layout, d) >> 2) + M_OWNER] = 0;
+      const m = bufferOffset(this.layout, d) >> 2;
+      if (this.i32[m + M_ACTION] !== ACTION_FREE) packets++;
+      this.i32[m + M_OWNER] = 0;
       this.pool.freeOne(d);
     }
-    return { done: true, repaired: res.giveBack.length };
+    return { done: true, repaired: res.giveBack.length, packets };
+  }
+
+  /** Was the buffer at byte offset `b`, owned by `slot`, a packet not yet counted anywhere? */
+  private uncounted(b: number, slot: number): boolean {
+    const i32 = this.i32;
+    const a = i32[(b >> 2) + M_ACTION];
+    if (a === ACTION_FREE) return false;
+    if (a !== ACTION_COUNTED) return true;
+    const cause = i32[(b >> 2) + M_DEST];
+    if (cause < 0 || cause >= NF_COUNTERS.length) return true;
+    return this.f64[slotCountersF64(this.layout, slot) + cause] < this.f64[(b >> 3) + M_STAMP_F64];
   }
 
   /** Step 2: has every other active process moved past `epoch`? */
@@ -95,19 +126,20 @@ export class Reclaimer {
     };
     for (const r of this.rings) r.forEachQueued(note);
     let inFlight = 0;
-    // Its pool cache (free buffers, not packets), as it last published it.
-    const cached = Math.max(0, i32[(slotOffset(l, deadSlot) >> 2) + S_CACHE]);
+    let lost = 0;
     for (let s = 0; s < l.params.segments; s++) {
       for (let i = 0; i < bufCount; i++) {
         const d = makeDesc(s, i);
-        const m = (bufferOffset(l, d) >> 2) + M_OWNER;
+        const b = bufferOffset(l, d);
+        const m = (b >> 2) + M_OWNER;
         if (i32[m] !== deadSlot || mark[s * bufCount + i] === 1) continue;
+        if (this.uncounted(b, deadSlot)) lost++;
         i32[m] = 0;
         this.pool.freeOne(d);
         inFlight++;
       }
     }
-    return { drained, inFlight, repaired: 0, packets: drained + Math.max(0, inFlight - cached) };
+    return { drained, inFlight, repaired: 0, packets: drained + lost };
   }
 
   /**
