@@ -3,11 +3,12 @@
 // free calls touch no shared index at all. The cache's size is published in the process's
 // slot (S_CACHE) so the manager can count free buffers: pool ring + every cache.
 //
-// Every buffer freed here is marked ACTION_FREE in its metadata (M_ACTION) before it enters the
-// cache: a buffer in the pool is then known to be free by itself, and the reclaimer can tell a
-// dead NF's free buffers from its packets exactly, whatever store the kill interrupted
-// (S_CACHE is published once per call and may lag). The metadata line is the one the ring
-// stamped M_OWNER into when the buffer was taken, so the mark costs a store, not a miss.
+// In an NF process (any slot but the manager's 0), every buffer that enters the cache — freed,
+// or taken from the pool ring to refill it — is marked ACTION_FREE in its metadata (M_ACTION):
+// when the NF is killed, the reclaimer tells its free buffers from its packets by the buffers
+// alone, whatever store the kill interrupted (S_CACHE is published once per call and may lag).
+// The metadata line is the one the ring stamps M_OWNER into, so the mark costs a store, not a
+// miss. The manager is never reclaimed and skips the marks.
 import type { Layout } from './layout.js';
 import { ACTION_FREE, DESC_INDEX_MASK, DESC_SEGMENT_SHIFT, M_ACTION, POOL_RING, S_CACHE, slotOffset } from './layout.js';
 import { Ring } from './ring.js';
@@ -23,6 +24,8 @@ export class Pool {
   private readonly cacheWord: number;
   private readonly segBase: Int32Array;
   private readonly bufShift: number;
+  /** Mark buffers ACTION_FREE (NF processes: see the file comment). */
+  private readonly mark: boolean;
   /** Buffers asked for and not given (the pool was empty). */
   allocFailures = 0;
 
@@ -34,6 +37,7 @@ export class Pool {
     this.cacheWord = (slotOffset(layout, mySlot) >> 2) + S_CACHE;
     this.segBase = Int32Array.from(layout.segmentOffsets);
     this.bufShift = layout.bufShift;
+    this.mark = mySlot !== 0;
   }
 
   /** Puts up to n free descriptors into dst[off..). Returns how many it got. */
@@ -43,7 +47,7 @@ export class Pool {
       // Refill to half the cache beyond this request, never past the cache's end.
       const room = cache.length - this.cached;
       const want = this.cached + (cache.length >> 1) + n > cache.length ? room : (cache.length >> 1) + n - this.cached;
-      this.cached += this.ring.dequeueMC(cache, this.cached, want, this.owner);
+      this.cached += this.ring.dequeueMC(cache, this.cached, want, this.owner, this.mark);
     }
     let k = n < this.cached ? n : this.cached;
     const from = this.cached - k;
@@ -51,7 +55,7 @@ export class Pool {
     this.cached = from;
     this.i32[this.cacheWord] = from;
     // A request larger than the cache takes the rest straight from the ring.
-    if (k < n) k += this.ring.dequeueMC(dst, off + k, n - k, this.owner);
+    if (k < n) k += this.ring.dequeueMC(dst, off + k, n - k, this.owner, this.mark);
     if (k < n) this.allocFailures += n - k;
     return k;
   }
@@ -59,14 +63,18 @@ export class Pool {
   /** Returns src[off..off+n) to the pool (they must be owned by this process). */
   free(src: Int32Array, off: number, n: number): void {
     const cache = this.cache;
-    const i32 = this.i32;
-    const seg = this.segBase;
-    const shift = this.bufShift;
+    if (this.mark) {
+      const i32 = this.i32;
+      const seg = this.segBase;
+      const shift = this.bufShift;
+      for (let i = off; i < off + n; i++) {
+        const d = src[i];
+        i32[((seg[d >>> DESC_SEGMENT_SHIFT] + ((d & DESC_INDEX_MASK) << shift)) >> 2) + M_ACTION] = ACTION_FREE;
+      }
+    }
     for (let i = 0; i < n; i++) {
       if (this.cached === cache.length) this.spill();
-      const d = src[off + i];
-      i32[((seg[d >>> DESC_SEGMENT_SHIFT] + ((d & DESC_INDEX_MASK) << shift)) >> 2) + M_ACTION] = ACTION_FREE;
-      cache[this.cached++] = d;
+      cache[this.cached++] = src[off + i];
     }
     this.i32[this.cacheWord] = this.cached;
   }
@@ -74,7 +82,8 @@ export class Pool {
   /** Frees one descriptor (control paths; the data path frees batches). */
   freeOne(desc: number): void {
     if (this.cached === this.cache.length) this.spill();
-    this.i32[((this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.bufShift)) >> 2) + M_ACTION] = ACTION_FREE;
+    if (this.mark)
+      this.i32[((this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.bufShift)) >> 2) + M_ACTION] = ACTION_FREE;
     this.cache[this.cached++] = desc;
     this.i32[this.cacheWord] = this.cached;
   }

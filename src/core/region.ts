@@ -7,12 +7,9 @@ import { randomInt } from 'node:crypto';
 import { native } from '../../native/loader.js';
 import { NetvmError } from './errors.js';
 import {
-  ACTION_FREE,
-  bufferOffset,
   computeLayout,
   H_MANAGER_PID,
   H_RUN_ID,
-  M_ACTION,
   nfRingId,
   portRingId,
   POOL_RING,
@@ -220,11 +217,7 @@ function initRegion(r: Region): void {
   const slots = poolBase + RING_HEADER_BYTES / 4;
   let k = 0;
   for (let s = 0; s < p.segments; s++) {
-    for (let i = 0; i < p.bufCount; i++) {
-      const d = (s << 24) | i;
-      i32[slots + k++] = d;
-      i32[(bufferOffset(layout, d) >> 2) + M_ACTION] = ACTION_FREE; // see pool.ts
-    }
+    for (let i = 0; i < p.bufCount; i++) i32[slots + k++] = (s << 24) | i;
   }
   i32[poolBase + R_PROD_HEAD] = k;
   i32[poolBase + R_PROD_TAIL] = k;

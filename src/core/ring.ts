@@ -18,8 +18,10 @@
 // by the dead slot and not in any ring (see manager/reclaim.ts).
 import type { Layout } from './layout.js';
 import {
+  ACTION_FREE,
   DESC_INDEX_MASK,
   DESC_SEGMENT_SHIFT,
+  M_ACTION,
   M_OWNER,
   NULL_DESC,
   RING_HEADER_BYTES,
@@ -151,8 +153,11 @@ export class Ring {
     return got;
   }
 
-  /** Multi-consumer burst dequeue (the pool ring): CAS on the consumer head, release in order. */
-  dequeueMC(dst: Int32Array, off: number, n: number, owner: number): number {
+  /**
+   * Multi-consumer burst dequeue (the pool ring): CAS on the consumer head, release in order.
+   * `markFree`: also mark each buffer ACTION_FREE, before stamping its owner (see pool.ts).
+   */
+  dequeueMC(dst: Int32Array, off: number, n: number, owner: number, markFree = false): number {
     const i32 = this.i32;
     const b = this.base;
     const r = this.resv;
@@ -169,7 +174,7 @@ export class Ring {
       Atomics.store(i32, r, this.id + 1);
       if (Atomics.compareExchange(i32, b + R_CONS_HEAD, head, (head + take) | 0) === head) break;
     }
-    const got = this.copyOut(dst, off, head, take, owner);
+    const got = this.copyOut(dst, off, head, take, owner, markFree);
     let spins = 0;
     while (Atomics.load(i32, b + R_CONS_TAIL) !== head) {
       if (++spins >= YIELD_SPINS) this.yieldBehind(spins);
@@ -184,7 +189,7 @@ export class Ring {
     if ((spins - YIELD_SPINS) % STUCK_YIELDS === STUCK_YIELDS - 1 && this.onStuck !== null) this.onStuck(this);
   }
 
-  private copyOut(dst: Int32Array, off: number, head: number, take: number, owner: number): number {
+  private copyOut(dst: Int32Array, off: number, head: number, take: number, owner: number, markFree = false): number {
     const i32 = this.i32;
     const s = this.slots;
     const m = this.mask;
@@ -194,7 +199,10 @@ export class Ring {
     for (let k = 0; k < take; k++) {
       const d = i32[s + ((head + k) & m)];
       if (d === NULL_DESC) continue; // abandoned by a dead producer
-      i32[((seg[d >>> DESC_SEGMENT_SHIFT] + ((d & DESC_INDEX_MASK) << shift)) >> 2) + M_OWNER] = owner;
+      const meta = (seg[d >>> DESC_SEGMENT_SHIFT] + ((d & DESC_INDEX_MASK) << shift)) >> 2;
+      // Free first, owner second: a buffer the owner scan finds is then always marked.
+      if (markFree) i32[meta + M_ACTION] = ACTION_FREE;
+      i32[meta + M_OWNER] = owner;
       dst[off + got++] = d;
     }
     return got;
@@ -219,19 +227,20 @@ export class Ring {
  * record names the same ring and start owns the reservation (the dead one's CAS failed).
  * Returns `pending` when earlier reservations of other processes are still unpublished (call
  * again later), else the descriptors of a consumer-side repair that the dead process never
- * stamped (they must go back to the pool).
+ * stamped (they must go back to the pool), and `ring`, the id of the ring repaired (-1: none).
  */
 export function repairAbandoned(
   i32: Int32Array,
   layout: Layout,
   deadSlot: number,
   isAlive: (slot: number) => boolean,
-): { pending: boolean; giveBack: number[] } {
-  const done = { pending: false, giveBack: [] as number[] };
+): { pending: boolean; giveBack: number[]; ring: number } {
+  const done = { pending: false, giveBack: [] as number[], ring: -1 };
   const rec = (slotOffset(layout, deadSlot) >> 2) + S_RESV_RING;
   const ringPlus1 = Atomics.load(i32, rec);
   if (ringPlus1 === 0) return done;
   const ringId = ringPlus1 - 1;
+  done.ring = ringId;
   const start = i32[rec + 1];
   const end = i32[rec + 2];
   const side = i32[rec + 3];
@@ -258,7 +267,7 @@ export function repairAbandoned(
     Atomics.store(i32, rec, 0);
     return done;
   }
-  if (tail !== start) return { pending: true, giveBack };
+  if (tail !== start) return { pending: true, giveBack, ring: ringId };
   if (side === SIDE_PROD) {
     // Whatever the dead producer wrote there is still owned by it and will be reclaimed by
     // the owner scan; the slots become holes the consumer skips.

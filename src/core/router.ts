@@ -119,6 +119,8 @@ export class Router {
   stopping = false;
   private readonly firstPortRing: number;
   private readonly rerouteScratch: Int32Array;
+  /** Mark dropped packets' buffers before counting them (NF processes: see countDrop). */
+  private readonly markDrops: boolean;
 
   constructor(i32: Int32Array, f64: Float64Array, layout: Layout, slot: number, pool: Pool, batchMax: number) {
     const p = layout.params;
@@ -147,6 +149,7 @@ export class Router {
     this.bufShift = layout.bufShift;
     this.firstPortRing = portRingId(p, 0);
     this.rerouteScratch = new Int32Array(this.drops.length);
+    this.markDrops = slot !== 0;
     this.refresh();
   }
 
@@ -261,12 +264,17 @@ export class Router {
    * Counts one dropped packet, marking its buffer first (ACTION_COUNTED, the counter and the
    * value it reaches): if this process is killed before the buffer is back in the pool, the
    * reclaimer sees from the buffer alone whether the count happened, so the packet is counted
-   * exactly once — as a drop here or as lost with the NF there (manager/reclaim.ts).
+   * exactly once — as a drop here or as lost with the NF there (manager/reclaim.ts). The
+   * manager (slot 0) is never reclaimed and only counts.
    */
   private countDrop(desc: number, cause: number): void {
-    const b = this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.bufShift);
     const c = this.counters;
     const at = this.c0 + cause;
+    if (!this.markDrops) {
+      c[at]++;
+      return;
+    }
+    const b = this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.bufShift);
     const v = c[at] + 1;
     this.i32[(b >> 2) + M_DEST] = cause;
     c[(b >> 3) + M_STAMP_F64] = v;
@@ -392,7 +400,8 @@ export class Router {
     if (put === n && this.wasHeld[id] === 0) this.fullSince[id] = 0;
     this.wasHeld[id] = 0;
     if (put < n) {
-      for (let k = put; k < n; k++) this.countDrop(st[k], C_DROP_RING_FULL);
+      if (this.markDrops) for (let k = put; k < n; k++) this.countDrop(st[k], C_DROP_RING_FULL);
+      else c[this.c0 + C_DROP_RING_FULL] += n - put;
       this.pool.free(st, put, n - put);
     }
     this.staged[id] = 0;

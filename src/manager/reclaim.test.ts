@@ -132,25 +132,40 @@ test('reclaim: each packet of an NF killed mid-drop is counted once — as its d
   assert.equal(ringOccupancy(i32, layout, POOL_RING), 1024, 'pool whole');
 });
 
-test('reclaim: packets a dead NF had taken off its ring but not yet stamped are counted as lost; pool buffers are not', () => {
+test('reclaim: packets a dead NF had taken off its ring but not yet stamped are counted as lost; free buffers it was taking from the pool are not', () => {
   const r = testRegion({ bufCount: 1024, maxSlots: 8 });
   const { i32, f64, layout } = r;
   const mgrPool = new Pool(i32, layout, 0, 64);
   const dead = 3;
   const d = new Int32Array(8);
   assert.equal(mgrPool.alloc(d, 0, 8), 8);
-  received(i32, layout, d.subarray(0, 5));
+  received(i32, layout, d);
   const id = nfRingId(dead);
   assert.equal(new Ring(i32, layout, id, 0).enqueue(d, 0, 8), 8);
-  // The NF reserved [0,8) of its rx ring (record and consumer head) and died before copying.
-  const rec = (slotOffset(layout, dead) >> 2) + S_RESV_RING;
-  i32[rec + 1] = 0;
-  i32[rec + 2] = 8;
-  i32[rec + 3] = 1;
-  i32[rec] = id + 1;
-  i32[(layout.ringOffsets[id] >> 2) + R_CONS_HEAD] = 8;
-  const res = new Reclaimer(i32, f64, layout, mgrPool).repair(dead, (s) => s !== dead);
-  assert.deepEqual(res, { done: true, repaired: 8, packets: 5 });
+  /** The dead NF reserved [start, start+n) as a consumer (its record and the head) and died. */
+  const reserve = (ring: number, start: number, n: number): void => {
+    const rec = (slotOffset(layout, dead) >> 2) + S_RESV_RING;
+    i32[rec + 1] = start;
+    i32[rec + 2] = start + n;
+    i32[rec + 3] = 1;
+    i32[rec] = ring + 1;
+    i32[(layout.ringOffsets[ring] >> 2) + R_CONS_HEAD] = start + n;
+  };
+  const rec = new Reclaimer(i32, f64, layout, mgrPool);
+  reserve(id, 0, 8);
+  assert.deepEqual(
+    rec.repair(dead, (s) => s !== dead),
+    { done: true, repaired: 8, packets: 8 },
+  );
+  mgrPool.flush();
+  assert.equal(ringOccupancy(i32, layout, POOL_RING), 1024, 'pool whole');
+  // The same on the pool ring (refilling its cache): free buffers, no packet lost.
+  const head = i32[(layout.ringOffsets[POOL_RING] >> 2) + R_CONS_HEAD];
+  reserve(POOL_RING, head, 16);
+  assert.deepEqual(
+    rec.repair(dead, (s) => s !== dead),
+    { done: true, repaired: 16, packets: 0 },
+  );
   mgrPool.flush();
   assert.equal(ringOccupancy(i32, layout, POOL_RING), 1024, 'pool whole');
 });

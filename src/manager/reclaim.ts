@@ -23,6 +23,7 @@ import {
   makeDesc,
   NF_COUNTERS,
   nfRingId,
+  POOL_RING,
   ringCount,
   S_SEEN_EPOCH,
   S_SLEEP,
@@ -71,13 +72,12 @@ export class Reclaimer {
   repair(deadSlot: number, isAlive: (slot: number) => boolean): { done: boolean; repaired: number; packets: number } {
     const res = repairAbandoned(this.i32, this.layout, deadSlot, isAlive);
     if (res.pending) return { done: false, repaired: 0, packets: 0 };
-    let packets = 0;
     for (const d of res.giveBack) {
-      const m = bufferOffset(this.layout, d) >> 2;
-      if (this.i32[m + M_ACTION] !== ACTION_FREE) packets++;
-      this.i32[m + M_OWNER] = 0;
+      this.i32[(bufferOffset(this.layout, d) >> 2) + M_OWNER] = 0;
       this.pool.freeOne(d);
     }
+    // Every ring but the pool's carries packets.
+    const packets = res.ring === POOL_RING ? 0 : res.giveBack.length;
     return { done: true, repaired: res.giveBack.length, packets };
   }
 
