@@ -24,7 +24,7 @@
 // shares the CPUs with the forwarder, so compare only within one run.
 //
 //   npm run bench:afpacket -- [--sizes 64,1514] [--seconds 4] [--warmup 1.5] [--repeat 2] [--only netvm,testpmd]
-//                             [--region '{ bufCount: 8192, ringSize: 1024 }'] [--netvm-cpus 1] [--json]
+//                             [--region '{ bufCount: 8192, ringSize: 256 }'] [--ring-frames 512] [--netvm-cpus 1] [--json]
 //
 // Sizes are Ethernet frame lengths without the FCS. Docs: docs/netns-bench.md.
 import fs from 'node:fs';
@@ -49,13 +49,17 @@ const { values } = parseArgs({
     only: { type: 'string', default: 'netvm,testpmd,bridge,mirred,netvm-free' },
     // The CPU testpmd forwards on (its lcore 1), or "none".
     'netvm-cpus': { type: 'string', default: '1' },
-    // A pool sized for forwarding: the buffers in flight stay in the caches (the default
-    // 65,536 x 2 KiB pool with 4,096-deep rings cycles through 8+ MiB and costs twice the CPU
-    // per packet here). The kernel's own 8 MiB RX ring per port absorbs bursts.
-    region: { type: 'string', default: '{ bufCount: 8192, ringSize: 1024 }' },
+    // Sized for forwarding, so that what a frame touches stays in the CPU's caches: a small
+    // pool with 256-deep rings (the default 65,536 x 2 KiB pool with 4,096-deep rings cycles
+    // through 8+ MiB and cost twice the CPU per packet here), and kernel rings of 512 frames
+    // (1 MiB each way, testpmd's own size) instead of the driver's 4,096. At 1514 B the
+    // smaller rings took 6-12% off the CPU per packet (docs/performance.md); at 64 B no change.
+    region: { type: 'string', default: '{ bufCount: 8192, ringSize: 256 }' },
+    'ring-frames': { type: 'string', default: '512' },
   },
 });
 const sizes = String(values.sizes).split(',').map(Number);
+const ringFrames = Number(values['ring-frames']);
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 const repeat = Math.max(1, Number(values.repeat));
@@ -164,8 +168,8 @@ async function startNetvm(cpus: string | null): Promise<Running> {
     cfg,
     `${cpus !== null ? `cpus: "${cpus}"\n` : ''}region: ${String(values.region)}
 ports:
-  h1: { driver: afpacket, interface: ${P1}, qdiscBypass: true }
-  h2: { driver: afpacket, interface: ${P2}, qdiscBypass: true }
+  h1: { driver: afpacket, interface: ${P1}, qdiscBypass: true, ringFrames: ${ringFrames} }
+  h2: { driver: afpacket, interface: ${P2}, qdiscBypass: true, ringFrames: ${ringFrames} }
 services:
   fwd: { nf: forward }
 chains:
@@ -407,6 +411,7 @@ async function main(): Promise<void> {
   log(
     `netvm ${netvmCpus !== null ? `pinned to CPU ${netvmCpus}` : 'not pinned'}; netvm-free: not pinned; testpmd forwards on CPU 1; trafgen on CPU 0`,
   );
+  log(`netvm region ${String(values.region)}, afpacket ringFrames ${ringFrames}`);
   log(`${'size'.padEnd(6)}${'forwarder'.padEnd(12)}${'Mpps'.padStart(9)}${'offered'.padStart(10)}${'netvm/x'.padStart(10)}  runs`);
   for (const size of sizes) {
     const netvm = rows.find((r) => r.size === size && r.forwarder === 'netvm')?.mpps ?? null;
