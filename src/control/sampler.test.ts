@@ -26,6 +26,7 @@ function inst(o: {
     actions: { next: o.rx, drop: 0, toService: 0, toPort: 0 },
     txToNf: 0,
     txToPort: o.rx,
+    created: 0,
     batches: 0,
     wakeups: o.wakeups ?? 0,
     sleeps: 0,

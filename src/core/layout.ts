@@ -130,6 +130,7 @@ export const NF_COUNTERS = [
   'txToNf',
   'txToPort',
   'handlerErrors',
+  'created',
 ] as const;
 export type NfCounter = (typeof NF_COUNTERS)[number];
 export const C_RX = 0;
@@ -148,6 +149,8 @@ export const C_BATCHES = 12;
 export const C_TX_TO_NF = 13;
 export const C_TX_TO_PORT = 14;
 export const C_HANDLER_ERRORS = 15;
+/** Packets the NF created (ctx.alloc): they enter the system here, as a port's rx does. */
+export const C_CREATED = 16;
 
 // ---- port record ----
 export const PORT_BYTES = 512;
@@ -253,6 +256,12 @@ export const ACTION_FREE = -1;
  * M_STAMP_F64 the value that counter has once this packet is in it.
  */
 export const ACTION_COUNTED = -2;
+/**
+ * A buffer an NF is turning into a packet of its own (ctx.alloc, set before it counts it as
+ * created): M_DEST and the f64 at M_STAMP_F64 as for ACTION_COUNTED, with C_CREATED. Until that
+ * counter reaches the value, the buffer is not a packet yet.
+ */
+export const ACTION_CREATING = -3;
 
 /** A descriptor is (segment << 24) | index: the seed's IDMAP(h) = (h >> 30) & 0xFF. */
 export const DESC_SEGMENT_SHIFT = 24;

@@ -282,6 +282,11 @@ export class Router {
     c[at] = v;
   }
 
+  /** Drops a packet this process holds (an NF's unsent creations at stop), counted as an action drop. */
+  discard(desc: number): void {
+    this.drop(desc, C_DROP_ACTION);
+  }
+
   private drop(desc: number, cause: number): void {
     this.countDrop(desc, cause);
     this.drops[this.nDrops++] = desc;

@@ -4,11 +4,14 @@ import { testRegion } from '../core/test-region.js';
 import { Pool } from '../core/pool.js';
 import { Ring, ringOccupancy } from '../core/ring.js';
 import { Router } from '../core/router.js';
+import { PacketSource } from '../nflib/packet-source.js';
 import {
   ACTION_COUNTED,
+  ACTION_CREATING,
   ACTION_DROP,
   ACTION_NEXT,
   bufferOffset,
+  C_CREATED,
   C_DROP_ACTION,
   M_ACTION,
   M_DEST,
@@ -167,5 +170,33 @@ test('reclaim: packets a dead NF had taken off its ring but not yet stamped are 
     { done: true, repaired: 16, packets: 0 },
   );
   mgrPool.flush();
+  assert.equal(ringOccupancy(i32, layout, POOL_RING), 1024, 'pool whole');
+});
+
+test('reclaim: packets a killed NF created count once — created and lost — and one it had not counted as created is no packet', () => {
+  const r = testRegion({ bufCount: 1024, maxSlots: 8 });
+  const { u8, i32, f64, layout } = r;
+  const mgrPool = new Pool(i32, layout, 0, 64);
+  const dead = 3;
+  Atomics.store(i32, (slotOffset(layout, dead) >> 2) + S_STATE, SLOT_ACTIVE);
+  const nfPool = new Pool(i32, layout, dead, 64);
+  const names = { services: new Map<string, number>(), ports: new Map<string, number>() };
+  const src = new PacketSource(u8, i32, f64, layout, dead, nfPool, names, () => assert.fail('nothing is emitted'));
+  assert.ok(src.alloc() !== null && src.alloc() !== null);
+  const created = slotCountersF64(layout, dead) + C_CREATED;
+  assert.equal(f64[created], 2, 'alloc counts a created packet');
+  // A third alloc killed after marking the buffer and before counting it.
+  const x = new Int32Array(1);
+  assert.equal(nfPool.alloc(x, 0, 1), 1);
+  const b = bufferOffset(layout, x[0]);
+  i32[(b >> 2) + M_DEST] = C_CREATED;
+  f64[(b >> 3) + M_STAMP_F64] = f64[created] + 1;
+  i32[(b >> 2) + M_ACTION] = ACTION_CREATING;
+  Atomics.store(i32, (slotOffset(layout, dead) >> 2) + S_STATE, SLOT_DEAD);
+  const res = new Reclaimer(i32, f64, layout, mgrPool).reclaim(dead);
+  assert.equal(res.packets, 2, 'the two it created are lost with it; the third never was a packet');
+  assert.equal(f64[created] - res.packets, 0, 'created = lost: balanced');
+  mgrPool.flush();
+  i32[(slotOffset(layout, dead) >> 2) + S_CACHE] = 0;
   assert.equal(ringOccupancy(i32, layout, POOL_RING), 1024, 'pool whole');
 });

@@ -8,11 +8,13 @@
 //      its hands (in flight or in its private pool cache): give it back to the pool.
 // Each buffer it gives back is also counted, exactly once, by what its metadata says it was
 // (M_ACTION): a free buffer (ACTION_FREE, in its cache), a packet it had already counted as
-// dropped (ACTION_COUNTED, and its counter reached the recorded value), or else a packet lost
-// with the NF (`packets`, the manager's reclaimedPackets). Nothing here trusts a count the NF
+// dropped (ACTION_COUNTED, and its counter reached the recorded value), a buffer it was making
+// into a packet of its own and had not counted as created yet (ACTION_CREATING), or else a
+// packet lost with the NF (`packets`, the manager's reclaimedPackets). Nothing here trusts a count the NF
 // published, since kill -9 can land between any two of its stores.
 import {
   ACTION_COUNTED,
+  ACTION_CREATING,
   ACTION_FREE,
   bufferOffset,
   DESC_INDEX_MASK,
@@ -83,13 +85,19 @@ export class Reclaimer {
 
   /** Was the buffer at byte offset `b`, owned by `slot`, a packet not yet counted anywhere? */
   private uncounted(b: number, slot: number): boolean {
-    const i32 = this.i32;
-    const a = i32[(b >> 2) + M_ACTION];
+    const a = this.i32[(b >> 2) + M_ACTION];
     if (a === ACTION_FREE) return false;
-    if (a !== ACTION_COUNTED) return true;
-    const cause = i32[(b >> 2) + M_DEST];
-    if (cause < 0 || cause >= NF_COUNTERS.length) return true;
-    return this.f64[slotCountersF64(this.layout, slot) + cause] < this.f64[(b >> 3) + M_STAMP_F64];
+    // A drop not counted yet is still a packet; a creation not counted yet is not one yet.
+    if (a === ACTION_COUNTED) return !this.stampCounted(b, slot);
+    if (a === ACTION_CREATING) return this.stampCounted(b, slot);
+    return true;
+  }
+
+  /** Has the counter the buffer names (M_DEST) reached the value it recorded (M_STAMP_F64)? */
+  private stampCounted(b: number, slot: number): boolean {
+    const c = this.i32[(b >> 2) + M_DEST];
+    if (c < 0 || c >= NF_COUNTERS.length) return false;
+    return this.f64[slotCountersF64(this.layout, slot) + c] >= this.f64[(b >> 3) + M_STAMP_F64];
   }
 
   /** Step 2: has every other active process moved past `epoch`? */

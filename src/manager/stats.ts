@@ -18,6 +18,8 @@ export interface InstanceStats {
   actions: { next: number; drop: number; toService: number; toPort: number };
   txToNf: number;
   txToPort: number;
+  /** Packets the NF created itself (ctx.alloc): in the packet balance like a port's rx. */
+  created: number;
   batches: number;
   wakeups: number;
   sleeps: number;
@@ -90,6 +92,7 @@ function instanceStats(
     actions: { next: c.actNext, drop: c.actDrop, toService: c.actToService, toPort: c.actToPort },
     txToNf: c.txToNf,
     txToPort: c.txToPort,
+    created: c.created,
     batches: c.batches,
     wakeups: c.wakeups,
     sleeps: c.sleeps,

@@ -6,8 +6,10 @@
 // action through the same Router as a batch's packets. The NF runtime and the offline test
 // harness share this class, so a unit test allocates and emits exactly as a real run does.
 import {
+  ACTION_CREATING,
   ACTION_DROP,
   bufferOffset,
+  C_CREATED,
   M_ACTION,
   M_CHAIN,
   M_DATA_OFF,
@@ -18,7 +20,9 @@ import {
   M_LEN,
   M_OWNER,
   META_BYTES,
+  M_STAMP_F64,
   M_STEP,
+  slotCountersF64,
   type Layout,
 } from '../core/layout.js';
 import type { Pool } from '../core/pool.js';
@@ -27,6 +31,9 @@ import { Packet, type NameTable } from './packet.js';
 export class PacketSource {
   private readonly u8: Uint8Array;
   private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  /** This slot's counters (f64 index): C_CREATED counts what alloc hands out. */
+  private readonly c0: number;
   private readonly layout: Layout;
   private readonly slot: number;
   private readonly pool: Pool;
@@ -40,9 +47,20 @@ export class PacketSource {
   /** Packets emitted so far. */
   emitted = 0;
 
-  constructor(u8: Uint8Array, i32: Int32Array, layout: Layout, slot: number, pool: Pool, names: NameTable, route: (desc: number) => void) {
+  constructor(
+    u8: Uint8Array,
+    i32: Int32Array,
+    f64: Float64Array,
+    layout: Layout,
+    slot: number,
+    pool: Pool,
+    names: NameTable,
+    route: (desc: number) => void,
+  ) {
     this.u8 = u8;
     this.i32 = i32;
+    this.f64 = f64;
+    this.c0 = slotCountersF64(layout, slot);
     this.layout = layout;
     this.slot = slot;
     this.pool = pool;
@@ -56,11 +74,22 @@ export class PacketSource {
       return null;
     }
     const d = this.scratch[0];
-    const m = bufferOffset(this.layout, d) >> 2;
+    const b = bufferOffset(this.layout, d);
+    const m = b >> 2;
     const i32 = this.i32;
-    // Every metadata word cleared (timestamps, send stamp, scratch words), then the fields a
-    // created packet has: owned by this process (so a crash reclaims it), no chain, no port.
-    i32.fill(0, m, m + META_BYTES / 4);
+    const f64 = this.f64;
+    // A packet enters the system here, as one a port receives: counted as created (the packet
+    // balance, docs/faults.md). The buffer says first which count makes it a packet, so that
+    // if this process is killed in between, the reclaimer counts it once (manager/reclaim.ts).
+    const created = f64[this.c0 + C_CREATED] + 1;
+    i32[m + M_DEST] = C_CREATED;
+    f64[(b >> 3) + M_STAMP_F64] = created;
+    i32[m + M_ACTION] = ACTION_CREATING;
+    f64[this.c0 + C_CREATED] = created;
+    // Every metadata word but the owner (this process since the pool gave it, so a crash
+    // reclaims it) cleared (timestamps, send stamp, scratch words), then the fields a created
+    // packet has: no chain, no port.
+    i32.fill(0, m + M_OWNER + 1, m + META_BYTES / 4);
     i32[m + M_OWNER] = this.slot;
     i32[m + M_LEN] = 0;
     i32[m + M_DATA_OFF] = this.layout.params.headroom;
@@ -89,10 +118,17 @@ export class PacketSource {
     return this.outstanding.size;
   }
 
-  /** Gives every allocated, un-emitted buffer back to the pool (the NF is stopping). */
-  release(): number {
+  /**
+   * Gives every allocated, un-emitted buffer back (the NF is stopping): to `discard` (the
+   * runtime's router, which counts them as dropped: they were counted as created), else to
+   * the pool.
+   */
+  release(discard?: (desc: number) => void): number {
     const n = this.outstanding.size;
-    for (const d of this.outstanding) this.pool.freeOne(d);
+    for (const d of this.outstanding) {
+      if (discard !== undefined) discard(d);
+      else this.pool.freeOne(d);
+    }
     this.outstanding.clear();
     return n;
   }

@@ -136,7 +136,7 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
   // Packets the NF creates (ctx.alloc/emit) are staged in the router like a batch's; the
   // loop flushes them (at the end of the batch they were emitted in, or on its next turn).
   let emittedOutside = false;
-  const packetSource = new PacketSource(u8, i32, layout, slot, pool, names, (d) => {
+  const packetSource = new PacketSource(u8, i32, f64, layout, slot, pool, names, (d) => {
     router.route(d);
     emittedOutside = true;
   });
@@ -264,9 +264,10 @@ export async function runNF<A>(def: NFDefinition<A>, opts: RunOptions): Promise<
     try {
       if (def.teardown) await def.teardown(ctx);
     } finally {
-      // What teardown emitted, and what was allocated and never emitted, goes back too.
-      if (emittedOutside) router.flush();
-      packetSource.release();
+      // What teardown emitted goes out; what was allocated and never emitted is dropped (and
+      // counted: it was counted as created).
+      packetSource.release((d) => router.discard(d));
+      router.flush();
       pool.flush();
       if (Object.keys(custom).length > 0) send({ type: 'counters', counters: custom });
       sock.end();

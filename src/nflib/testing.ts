@@ -171,7 +171,7 @@ export async function createNFHarness<A>(def: NFDefinition<A>, opts: HarnessOpti
   const params: Partial<LayoutParams> = { bufCount: poolSize, headroom: HEADROOM, maxPorts: Math.max(4, portList.length) };
   if (opts.bufSize !== undefined) params.bufSize = opts.bufSize;
   const region = testRegion(params);
-  const { u8, i32, layout } = region;
+  const { u8, i32, f64, layout } = region;
   const dataRoom = layout.params.bufSize - HEADROOM;
 
   const names: NameTable = {
@@ -203,7 +203,7 @@ export async function createNFHarness<A>(def: NFDefinition<A>, opts: HarnessOpti
     }
     return r;
   };
-  const packetSource = new PacketSource(u8, i32, layout, SLOT, pool, names, (d) => {
+  const packetSource = new PacketSource(u8, i32, f64, layout, SLOT, pool, names, (d) => {
     emitted.push(readResult(d));
     pool.freeOne(d);
   });

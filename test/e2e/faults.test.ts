@@ -204,6 +204,57 @@ chains:
   }
 });
 
+test('faults: packets an NF created count in the balance — dropped if it still holds them when it stops, lost if it is killed', async () => {
+  const dir = tmpDir();
+  const name = uniqueName('created');
+  const cfg = writeConfig(
+    dir,
+    `ports:
+  gen:  { driver: generator, flows: 64, size: 64, rate: 20000 }
+  sink: { driver: sink }
+services:
+  keep: { nf: ${JSON.stringify(fixture('hoarder.ts'))}, instances: 2, args: { count: 7 } }
+chains:
+  default: [keep, sink]
+`,
+  );
+  const statsFile = path.join(dir, 'stats.json');
+  const m = startCli(['start', '--config', cfg, '--name', name, '--stats-json', statsFile, '--quiet']);
+  let s: StatsJson | undefined;
+  try {
+    s = await waitFor(
+      'both hoarders to hold their packets and traffic to flow',
+      async () => {
+        const x = await liveStats(name);
+        return x && x.services.keep.instances.length === 2 && x.ports.sink.tx > 1000 ? x : undefined;
+      },
+      60_000,
+    );
+    assert.deepEqual(
+      s.services.keep.instances.map((i) => i.created),
+      [7, 7],
+    );
+    // One is killed holding its 7: they are reclaimed as lost packets, counted once.
+    const victim = s.services.keep.instances[0];
+    process.kill(victim.pid, 'SIGKILL');
+    await waitFor(
+      'the killed instance to be reclaimed',
+      async () => ((await liveStats(name))?.services.keep.departed.instances ?? 0) === 1,
+      30_000,
+    );
+  } finally {
+    const end = await stopAndRead(m, statsFile);
+    assertAccounted(end, 'created');
+    const keep = end.services.keep;
+    assert.equal(keep.departed.created, 7, 'the killed instance created 7');
+    assert.ok(end.manager.reclaimedPackets >= 7, `its 7 were reclaimed as lost (${end.manager.reclaimedPackets})`);
+    const stopped = keep.instances.find((i) => i.instance !== s?.services.keep.instances[0].instance);
+    assert.ok(stopped, 'the other instance is in the last stats');
+    assert.equal(stopped.created, 7);
+    assert.ok(stopped.drops.action >= 7, `the survivor dropped its 7 when it stopped (${stopped.drops.action} action drops)`);
+  }
+});
+
 /** A small deterministic PRNG (mulberry32), so a chaos run can be replayed by its seed. */
 function prng(seed: number): () => number {
   let a = seed >>> 0;

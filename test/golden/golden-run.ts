@@ -21,6 +21,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeFailure, repoRoot, runCli, tmpDir, uniqueName } from '../helpers/cli.js';
 import { readPcap } from '../../src/ports/pcap/pcap-format.js';
+import { balance, type StatsJson } from '../helpers/accounting.js';
 
 /** Relative path (from test/golden/<nf>/) → content. */
 export type GoldenFiles = Record<string, Uint8Array | string>;
@@ -147,6 +148,9 @@ export async function runGolden(nf: string, config = 'config.yaml'): Promise<Gol
   assert.equal(r.code, 0, describeFailure(r));
   const stats = JSON.parse(fs.readFileSync(statsFile, 'utf8')) as GoldenStats;
   assert.equal(stats.pool.free, stats.pool.size, 'every buffer is back in the pool');
+  // Every packet received or created is transmitted or counted as dropped (docs/faults.md).
+  const b = balance(stats as unknown as StatsJson);
+  assert.equal(b.unaccounted, 0, `${nf}: packets unaccounted for: ${JSON.stringify(b)}`);
   const expectedDir = path.join(src, config === 'config.yaml' ? 'expected' : `expected-${path.basename(config, '.yaml')}`);
   const expected = listFiles(expectedDir);
   assert.ok(expected.length > 0, `no expected files in ${expectedDir}`);

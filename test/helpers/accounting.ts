@@ -1,5 +1,5 @@
 // Packet accounting over a `netvm stats --json` snapshot: every packet an input port received
-// was transmitted by an output port, dropped for a counted cause, or is still in flight (a
+// or an NF created (ctx.alloc) was transmitted by an output port, dropped for a counted cause, or is still in flight (a
 // buffer in use that is not a port's pre-allocated stage). Exact once the manager has stopped;
 // while it runs, counters are read while packets move, so the balance is only near zero.
 import { runCli } from './cli.js';
@@ -10,6 +10,7 @@ export interface StatsInstance {
   slot: number;
   rx: number;
   tx: number;
+  created: number;
   state: string;
   drops: { action: number; ringFull: number; noRoute: number; invalid: number };
 }
@@ -22,7 +23,15 @@ export interface StatsJson {
     string,
     {
       instances: StatsInstance[];
-      departed: { instances: number; rx: number; dropAction: number; dropRingFull: number; dropNoRoute: number; dropInvalid: number };
+      departed: {
+        instances: number;
+        rx: number;
+        created: number;
+        dropAction: number;
+        dropRingFull: number;
+        dropNoRoute: number;
+        dropInvalid: number;
+      };
       restarts: number;
     }
   >;
@@ -30,6 +39,7 @@ export interface StatsJson {
 }
 
 export interface Balance {
+  /** Σ input ports' rx + Σ packets NFs created (live and departed instances). */
   received: number;
   transmitted: number;
   dropped: number;
@@ -48,8 +58,12 @@ export function balance(s: StatsJson): Balance {
     dropped += p.txErrors;
   }
   for (const svc of Object.values(s.services)) {
-    for (const i of svc.instances) dropped += i.drops.action + i.drops.ringFull + i.drops.noRoute + i.drops.invalid;
+    for (const i of svc.instances) {
+      received += i.created;
+      dropped += i.drops.action + i.drops.ringFull + i.drops.noRoute + i.drops.invalid;
+    }
     const d = svc.departed;
+    received += d.created;
     dropped += d.dropAction + d.dropRingFull + d.dropNoRoute + d.dropInvalid;
   }
   const inFlight = s.pool.inUse - s.pool.staged;
