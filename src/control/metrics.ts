@@ -77,6 +77,12 @@ export class Metrics {
       si,
       nf((i) => i.tx),
     );
+    counter(
+      'netvm_nf_created_packets_total',
+      'Packets the NF instance created itself (ctx.alloc); they count in the packet balance as received ones do.',
+      si,
+      nf((i) => i.created),
+    );
     counter('netvm_nf_dropped_packets_total', 'Packets the NF instance dropped, by cause.', [...si, 'cause'], (set) =>
       live((service, i) => {
         set({ service, instance: i.instance, cause: 'action' }, i.drops.action);

@@ -187,6 +187,7 @@ test('e2e: control API — every route, token, bad input, OpenAPI, metrics, even
       assert.match(text, /^# TYPE netvm_nf_rx_packets_total counter$/m);
       assert.match(text, /^# TYPE netvm_nf_ring_occupancy gauge$/m);
       assert.ok(value(/^netvm_nf_rx_packets_total\{service="fwd",instance="1"\} ([0-9e.+]+)$/m) > 0);
+      assert.equal(value(/^netvm_nf_created_packets_total\{service="fwd",instance="1"\} ([0-9e.+]+)$/m), 0, 'a forward NF creates none');
       assert.ok(value(/^netvm_port_rx_packets_total\{port="gen"\} ([0-9e.+]+)$/m) > 0);
       assert.ok(value(/^netvm_port_tx_packets_total\{port="sink"\} ([0-9e.+]+)$/m) > 0);
       assert.ok(value(/^netvm_chain_packets_total\{chain="default"\} ([0-9e.+]+)$/m) > 0);
