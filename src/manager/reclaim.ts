@@ -10,8 +10,8 @@
 // (M_ACTION): a free buffer (ACTION_FREE, in its cache), a packet it had already counted as
 // dropped (ACTION_COUNTED, and its counter reached the recorded value), a buffer it was making
 // into a packet of its own and had not counted as created yet (ACTION_CREATING), or else a
-// packet lost with the NF (`packets`, the manager's reclaimedPackets). Nothing here trusts a count the NF
-// published, since kill -9 can land between any two of its stores.
+// packet lost with the NF (`packets`, the manager's reclaimedPackets). Nothing here trusts a
+// count the NF published, since kill -9 can land between any two of its stores.
 import {
   ACTION_COUNTED,
   ACTION_CREATING,
