@@ -227,6 +227,8 @@ export function formatSummary(s: StatsSnapshot, reason: string): string {
       lines.push(
         `${pad(`${name}#${i.instance}`, 14)}${lpad(String(i.rx), 12)}${lpad(String(i.tx), 12)}${lpad(String(i.drops.action), 10)}${lpad(String(i.drops.ringFull), 10)}${lpad(String(i.drops.noRoute), 9)}${lpad(String(i.drops.invalid), 8)}${lpad(String(i.drops.handlerErrors), 7)}`,
       );
+    for (const i of sv.instances)
+      if (i.created > 0) lines.push(`  created ${name}#${i.instance}: ${i.created} packets of its own (ctx.alloc)`);
     for (const i of sv.instances) {
       const u = i.untrusted;
       if (u === undefined) continue;
