@@ -263,6 +263,27 @@ export const ACTION_COUNTED = -2;
  */
 export const ACTION_CREATING = -3;
 
+/**
+ * Adds one to counter `c` of the slot whose counters start at f64 index `c0`, marking the
+ * buffer at byte offset `b` first with `action` (ACTION_COUNTED or ACTION_CREATING), the
+ * counter (M_DEST) and the value it reaches (M_STAMP_F64). Killed at any store of this, its
+ * process leaves a buffer that `markCounted` reads right.
+ */
+export function markThenCount(i32: Int32Array, f64: Float64Array, b: number, c0: number, c: number, action: number): void {
+  const v = f64[c0 + c] + 1;
+  i32[(b >> 2) + M_DEST] = c;
+  f64[(b >> 3) + M_STAMP_F64] = v;
+  i32[(b >> 2) + M_ACTION] = action;
+  f64[c0 + c] = v;
+}
+
+/** For a buffer marked by markThenCount: did the count happen? */
+export function markCounted(i32: Int32Array, f64: Float64Array, b: number, c0: number): boolean {
+  const c = i32[(b >> 2) + M_DEST];
+  if (c < 0 || c >= NF_COUNTERS.length) return false;
+  return f64[c0 + c] >= f64[(b >> 3) + M_STAMP_F64];
+}
+
 /** A descriptor is (segment << 24) | index: the seed's IDMAP(h) = (h >> 30) & 0xFF. */
 export const DESC_SEGMENT_SHIFT = 24;
 export const DESC_INDEX_MASK = 0xffffff;

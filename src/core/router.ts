@@ -46,7 +46,7 @@ import {
   M_CHAIN,
   M_DEST,
   M_HASH,
-  M_STAMP_F64,
+  markThenCount,
   M_STEP,
   nfRingId,
   portRingId,
@@ -275,11 +275,7 @@ export class Router {
       return;
     }
     const b = this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.bufShift);
-    const v = c[at] + 1;
-    this.i32[(b >> 2) + M_DEST] = cause;
-    c[(b >> 3) + M_STAMP_F64] = v;
-    this.i32[(b >> 2) + M_ACTION] = ACTION_COUNTED;
-    c[at] = v;
+    markThenCount(this.i32, c, b, this.c0, cause, ACTION_COUNTED);
   }
 
   /** Drops a packet this process holds (an NF's unsent creations at stop), counted as an action drop. */

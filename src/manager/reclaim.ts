@@ -19,11 +19,9 @@ import {
   bufferOffset,
   DESC_INDEX_MASK,
   M_ACTION,
-  M_DEST,
   M_OWNER,
-  M_STAMP_F64,
   makeDesc,
-  NF_COUNTERS,
+  markCounted,
   nfRingId,
   POOL_RING,
   ringCount,
@@ -88,16 +86,9 @@ export class Reclaimer {
     const a = this.i32[(b >> 2) + M_ACTION];
     if (a === ACTION_FREE) return false;
     // A drop not counted yet is still a packet; a creation not counted yet is not one yet.
-    if (a === ACTION_COUNTED) return !this.stampCounted(b, slot);
-    if (a === ACTION_CREATING) return this.stampCounted(b, slot);
+    if (a === ACTION_COUNTED) return !markCounted(this.i32, this.f64, b, slotCountersF64(this.layout, slot));
+    if (a === ACTION_CREATING) return markCounted(this.i32, this.f64, b, slotCountersF64(this.layout, slot));
     return true;
-  }
-
-  /** Has the counter the buffer names (M_DEST) reached the value it recorded (M_STAMP_F64)? */
-  private stampCounted(b: number, slot: number): boolean {
-    const c = this.i32[(b >> 2) + M_DEST];
-    if (c < 0 || c >= NF_COUNTERS.length) return false;
-    return this.f64[slotCountersF64(this.layout, slot) + c] >= this.f64[(b >> 3) + M_STAMP_F64];
   }
 
   /** Step 2: has every other active process moved past `epoch`? */

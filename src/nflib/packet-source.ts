@@ -20,8 +20,8 @@ import {
   M_LEN,
   M_OWNER,
   META_BYTES,
-  M_STAMP_F64,
   M_STEP,
+  markThenCount,
   slotCountersF64,
   type Layout,
 } from '../core/layout.js';
@@ -77,20 +77,14 @@ export class PacketSource {
     const b = bufferOffset(this.layout, d);
     const m = b >> 2;
     const i32 = this.i32;
-    const f64 = this.f64;
     // A packet enters the system here, as one a port receives: counted as created (the packet
     // balance, docs/faults.md). The buffer says first which count makes it a packet, so that
     // if this process is killed in between, the reclaimer counts it once (manager/reclaim.ts).
-    const created = f64[this.c0 + C_CREATED] + 1;
-    i32[m + M_DEST] = C_CREATED;
-    f64[(b >> 3) + M_STAMP_F64] = created;
-    i32[m + M_ACTION] = ACTION_CREATING;
-    f64[this.c0 + C_CREATED] = created;
+    markThenCount(i32, this.f64, b, this.c0, C_CREATED, ACTION_CREATING);
     // Every metadata word but the owner (this process since the pool gave it, so a crash
     // reclaims it) cleared (timestamps, send stamp, scratch words), then the fields a created
     // packet has: no chain, no port.
     i32.fill(0, m + M_OWNER + 1, m + META_BYTES / 4);
-    i32[m + M_OWNER] = this.slot;
     i32[m + M_LEN] = 0;
     i32[m + M_DATA_OFF] = this.layout.params.headroom;
     i32[m + M_HASH] = 0;
