@@ -83,7 +83,9 @@ function freshPacket(i32: Int32Array, layout: ReturnType<typeof testRegion>['lay
   i32[m + M_ACTION] = 0;
 }
 
-function fullRingSetup(onFull: 'wait' | 'hold' | 'drop') {
+// waitMs is short by default to keep tests quick; tests that assert something happens *before*
+// waitMs runs out use a longer one, so a stall of the shared CI machine cannot fail them.
+function fullRingSetup(onFull: 'wait' | 'hold' | 'drop', waitMs = 5) {
   const r = testRegion({ maxSlots: 8, ringSize: 256, bufCount: 1024 });
   const { i32, f64, layout } = r;
   const b = serviceOffset(layout, 0) >> 2;
@@ -94,7 +96,7 @@ function fullRingSetup(onFull: 'wait' | 'hold' | 'drop') {
   const pool = new Pool(i32, layout, 0, 64);
   const router = new Router(i32, f64, layout, 0, pool, 256);
   router.onFull = onFull;
-  router.waitMs = 5;
+  router.waitMs = waitMs;
   const d = new Int32Array(300);
   assert.equal(pool.alloc(d, 0, 300), 300);
   for (const x of d) {
@@ -164,7 +166,7 @@ test('router: dropHeld() frees what is held and what is pending', () => {
 });
 
 test('router: a ring that stays full past waitMs is overloaded — later flushes drop at once instead of waiting, until it has room', () => {
-  const { r, router, d, ringFull, consumer } = fullRingSetup('wait');
+  const { r, router, d, ringFull, consumer } = fullRingSetup('wait', 100);
   // A descriptor routed again must start its chain again (route() advances M_STEP).
   const again = (x: number): number => {
     r.i32[(bufferOffset(r.layout, x) >> 2) + M_STEP] = -1;
@@ -174,15 +176,15 @@ test('router: a ring that stays full past waitMs is overloaded — later flushes
   router.flush(); // fills the ring exactly
   router.route(d[256]);
   let t0 = performance.now();
-  router.flush(); // waits waitMs (5 ms), then drops: the ring is now overloaded
-  assert.ok(performance.now() - t0 >= 4, 'the first time it waits');
+  router.flush(); // waits waitMs (100 ms), then drops: the ring is now overloaded
+  assert.ok(performance.now() - t0 >= 99, 'the first time it waits');
   assert.equal(ringFull(), 1);
   router.route(d[257]);
   t0 = performance.now();
   router.flush();
   const quick = performance.now() - t0;
   assert.equal(ringFull(), 2, 'dropped at once');
-  assert.ok(quick < 4, `no second wait (${quick.toFixed(2)} ms)`);
+  assert.ok(quick < 50, `no second wait (${quick.toFixed(2)} ms)`);
   // The consumer drains: the next flush fits and the ring is no longer overloaded.
   const out = new Int32Array(300);
   assert.equal(consumer.dequeue(out, 0, 300, 1), 256);
@@ -196,17 +198,17 @@ test('router: a ring that stays full past waitMs is overloaded — later flushes
   router.route(d[299]);
   t0 = performance.now();
   router.flush();
-  assert.ok(performance.now() - t0 >= 4, 'back to waiting once it had room');
+  assert.ok(performance.now() - t0 >= 99, 'back to waiting once it had room');
 });
 
 test('router: onFull hold stops holding for a ring that makes no progress for waitMs and drops for it instead', async () => {
-  const { router, d, ringFull, free } = fullRingSetup('hold');
+  const { router, d, ringFull, free } = fullRingSetup('hold', 100);
   for (const x of d) router.route(x);
   router.flush();
   assert.equal(router.held, 300 - 256);
   router.flush();
   assert.equal(router.held, 300 - 256, 'still held within waitMs');
-  await new Promise((r) => setTimeout(r, 10)); // > waitMs (5 ms), nobody consumed
+  await new Promise((r) => setTimeout(r, 110)); // > waitMs (100 ms), nobody consumed
   router.flush();
   assert.equal(router.held, 0, 'no longer held');
   assert.equal(ringFull(), 300 - 256, 'dropped and counted');
