@@ -49,6 +49,53 @@ export interface AfPacketSocket {
   copyViewRingOffset?: number;
 }
 
+export interface XdpOpenOptions {
+  interface: string;
+  /** The interface's receive queue the socket binds to (the XSKMAP slot). */
+  queue: number;
+  /** The packet pool's region; [umemOffset, umemOffset + umemLength) becomes the UMEM. */
+  region: SharedArrayBuffer;
+  umemOffset: number;
+  umemLength: number;
+  /** Bytes per UMEM chunk: the pool's buffer size (2048 or 4096, aligned chunks). */
+  chunkSize: number;
+  /** Entries in each of the four rings (a power of two). */
+  ringSize: number;
+  /** 0: native XDP if the driver has it, else generic; 1: native only; 2: generic only. */
+  mode: number;
+  /** XDP_MAX_TX_SKB_BUDGET (Linux 6.17): frames one sendto() may send; 0: the kernel's 32. */
+  txBudget: number;
+  promiscuous: number;
+}
+
+/** One of an AF_XDP socket's rings: its mapping and the byte offsets in it (XDP_MMAP_OFFSETS). */
+export interface XdpRing {
+  sab: SharedArrayBuffer;
+  producer: number;
+  consumer: number;
+  desc: number;
+  flags: number;
+  size: number;
+}
+
+export interface XdpSocket {
+  fd: number;
+  linkFd: number;
+  progFd: number;
+  mapFd: number;
+  promiscFd: number;
+  ifindex: number;
+  mtu: number;
+  /** What was attached: 1 native (driver) XDP, 2 generic. */
+  mode: number;
+  /** The TX budget the kernel took (0: none, its default of 32 frames per sendto). */
+  txBudget: number;
+  rx: XdpRing;
+  tx: XdpRing;
+  fill: XdpRing;
+  completion: XdpRing;
+}
+
 export interface NativeBinding {
   /** mmap a file MAP_SHARED as a SharedArrayBuffer; create=true makes it (O_EXCL, 0600). */
   mapFile(file: string, size: number, create: boolean, hugePages: boolean): SharedArrayBuffer;
@@ -78,6 +125,14 @@ export interface NativeBinding {
   afPacketTxStop(handle: number): boolean;
   /** Closes the socket (stopping its transmit thread first) and releases the ring memory (the buffer stays readable, zeroed). */
   afPacketClose(fd: number, ring: SharedArrayBuffer, copyView?: ArrayBuffer): boolean;
+  /** Opens an AF_XDP socket (copy mode) with the pool as its UMEM, its rings mapped, and the redirecting XDP program attached. */
+  xdpOpen(opts: XdpOpenOptions): XdpSocket;
+  /** sendto(fd, NULL, 0, MSG_DONTWAIT): the kernel sends TX ring entries; 0 or -errno. */
+  xdpKick(fd: number): number;
+  /** XDP_STATISTICS totals [rxDropped, rxInvalid, txInvalid, rxRingFull, fillRingEmpty, txRingEmpty] and the interface flags (-1: gone). */
+  xdpStats(fd: number, ifname: string): [number, number, number, number, number, number, number];
+  /** Detaches the program, closes the socket and descriptors, and zeroes the ring mappings in place. */
+  xdpClose(fd: number, linkFd: number, progFd: number, mapFd: number, rings: SharedArrayBuffer[], promiscFd: number): boolean;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -1,7 +1,8 @@
 // netvm native addon: system calls only.
 //
 // Everything here is a thin wrapper over one Linux system call (open/ftruncate/mmap,
-// futex, prctl, and the AF_PACKET socket calls of the afpacket port), plus one kind of
+// futex, prctl, and the AF_PACKET socket calls of the afpacket port; xdp.cc has the AF_XDP
+// ones of the afxdp port), plus one kind of
 // thread whose loop makes only send() and futex() calls (the afpacket transmit thread). No packet logic lives here; the data path never calls into this file per
 // packet. We use V8's API directly (not N-API) because N-API cannot create a
 // SharedArrayBuffer over foreign memory, and only a SharedArrayBuffer lets `Atomics` work on
@@ -649,6 +650,8 @@ static void AfPacketClose(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(r == 0);
 }
 
+void InitXdp(Local<Object> exports);  // xdp.cc
+
 static void Init(Local<Object> exports, Local<Value>, void*) {
   NODE_SET_METHOD(exports, "mapFile", MapFile);
   NODE_SET_METHOD(exports, "futexWait", FutexWait);
@@ -662,6 +665,7 @@ static void Init(Local<Object> exports, Local<Value>, void*) {
   NODE_SET_METHOD(exports, "afPacketTxStart", AfPacketTxStart);
   NODE_SET_METHOD(exports, "afPacketTxStop", AfPacketTxStop);
   NODE_SET_METHOD(exports, "afPacketClose", AfPacketClose);
+  InitXdp(exports);
 }
 
 }  // namespace netvm

@@ -451,8 +451,8 @@ export function resolveConfig(raw: unknown, opts: ResolveOptions): ResolvedConfi
   for (const [name, p] of Object.entries(c.ports)) {
     const { driver, ...rest } = p;
     const options = withDefaults(rest, PORT_OPTIONS[driver].properties);
-    let input = driver === 'generator' || driver === 'afpacket';
-    let output = driver === 'sink' || driver === 'afpacket';
+    let input = driver === 'generator' || driver === 'afpacket' || driver === 'afxdp';
+    let output = driver === 'sink' || driver === 'afpacket' || driver === 'afxdp';
     if (driver === 'pcap') {
       for (const k of ['read', 'write'] as const)
         if (typeof options[k] === 'string') options[k] = path.resolve(opts.baseDir, options[k] as string);

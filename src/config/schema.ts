@@ -52,7 +52,7 @@ export const LIMITS = {
   instances: 16,
 } as const;
 
-export const PORT_DRIVER_NAMES = ['generator', 'sink', 'pcap', 'afpacket'] as const;
+export const PORT_DRIVER_NAMES = ['generator', 'sink', 'pcap', 'afpacket', 'afxdp'] as const;
 
 const pow2 = (from: number, to: number): number[] => {
   const out: number[] = [];
@@ -186,6 +186,28 @@ export const PORT_OPTIONS: Record<
         description:
           "Make the transmit system calls on a thread of the port's own, so the kernel's sending work runs beside the manager's loop; false: the manager sends.",
       },
+    },
+    extra: { required: ['interface'] },
+  },
+  afxdp: {
+    description:
+      'A Linux network interface through an AF_XDP socket whose UMEM is the packet pool: no copy in netvm (input and output; needs root: CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF).',
+    properties: {
+      interface: { type: 'string', minLength: 1, maxLength: 15, description: 'Interface name, e.g. eth1.' },
+      queue: { type: 'integer', minimum: 0, maximum: 1023, default: 0, description: "The interface's receive queue to bind (frames on other queues go to the kernel's stack)." },
+      ringSize: {
+        type: 'integer',
+        minimum: 64,
+        maximum: 65536,
+        default: 2048,
+        description: 'Entries in each AF_XDP ring (a power of two); the port keeps 2 x ringSize pool buffers.',
+      },
+      mode: {
+        enum: ['auto', 'native', 'generic'],
+        default: 'auto',
+        description: "Where the XDP program runs: the driver's own hook (native), the generic one after the skb is built, or native when the driver has it (auto).",
+      },
+      promiscuous: { type: 'boolean', default: true, description: 'Put the interface in promiscuous mode.' },
     },
     extra: { required: ['interface'] },
   },

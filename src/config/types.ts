@@ -4,7 +4,7 @@
 
 export type HugePagesMode = 'auto' | 'always' | 'never';
 
-export type PortDriverName = 'generator' | 'sink' | 'pcap' | 'afpacket';
+export type PortDriverName = 'generator' | 'sink' | 'pcap' | 'afpacket' | 'afxdp';
 
 export interface ResolvedPort {
   name: string;

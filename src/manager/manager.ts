@@ -334,6 +334,11 @@ export class Manager {
       headroom: params.headroom,
       dataRoom: params.bufSize - params.headroom,
       file: this.region.file,
+      bufCount: params.bufCount,
+      segments: params.segments,
+      segmentOffset: layout.segmentOffsets[0],
+      alloc: (descs, offset, count) => this.pool.alloc(descs, offset, count),
+      free: (descs, offset, count) => this.pool.free(descs, offset, count),
     };
     try {
       for (const p of cfg.ports) {
@@ -995,10 +1000,23 @@ export class Manager {
       const swept = this.reclaimer.sweepRings();
       for (const n of swept.values()) this.reclaimedPackets += n;
       if (swept.size > 0) this.log.warn({ rings: Object.fromEntries(swept) }, 'freed buffers left in rings at exit');
+      // Ports close before the audit: a driver that lent pool buffers to the kernel (afxdp)
+      // gives them back when it closes.
+      await this.closePorts();
       this.pool.flush();
       const audit = this.reclaimer.audit();
       if (audit.missing > 0) this.log.error({ ...audit }, 'buffers not back in the pool at exit, by last owner slot');
     }
+    await this.closePorts();
+    if (this.server) {
+      this.server.close();
+      fs.rmSync(this.socketPath, { force: true });
+      if (this.secretFile) fs.rmSync(this.secretFile, { force: true });
+    }
+    this.doneResolve(reason);
+  }
+
+  private async closePorts(): Promise<void> {
     for (const p of this.ports) {
       if (p.closed) continue;
       p.closed = true;
@@ -1008,12 +1026,6 @@ export class Manager {
         this.log.error({ port: p.name, err: (err as Error).message }, 'closing port failed');
       }
     }
-    if (this.server) {
-      this.server.close();
-      fs.rmSync(this.socketPath, { force: true });
-      if (this.secretFile) fs.rmSync(this.secretFile, { force: true });
-    }
-    this.doneResolve(reason);
   }
 
   /** Removes the region file; called after the final stats are read. */
@@ -1055,10 +1067,11 @@ export class Manager {
     return this.region.f64[slotCountersF64(this.region.layout, 0) + C_DROP_RING_FULL];
   }
 
-  /** Buffers input ports hold allocated for their next burst (in use, but not packets). */
+  /** Buffers input ports hold allocated for their next burst, and those drivers hold while
+   *  open (afxdp's fill ring and spares): in use, but not packets. */
   stagedBuffers(): number {
     let n = 0;
-    for (const p of this.ports) n += p.staged;
+    for (const p of this.ports) n += p.staged + (p.closed ? 0 : (p.driver.heldBuffers?.() ?? 0));
     return n;
   }
 

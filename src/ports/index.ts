@@ -5,6 +5,7 @@ import { GeneratorPort, type GeneratorOptions } from './generator/generator-port
 import { PcapPort } from './pcap/pcap-port.js';
 import { SinkPort } from './sink/sink-port.js';
 import { AfPacketPort, type AfPacketOptions } from './afpacket/afpacket-port.js';
+import { AfXdpPort, type AfXdpOptions } from './afxdp/afxdp-port.js';
 
 export type { PortDriver, BufferAccess, PortStats } from './port-driver.js';
 
@@ -18,7 +19,9 @@ export function createPortDriver(driver: string, options: Record<string, unknown
       return new PcapPort(options as ConstructorParameters<typeof PcapPort>[0]);
     case 'afpacket':
       return new AfPacketPort(options as unknown as AfPacketOptions);
+    case 'afxdp':
+      return new AfXdpPort(options as unknown as AfXdpOptions);
     default:
-      throw new NetvmError('NETVM_PORT_OPEN', `unknown port driver "${driver}"; available: generator, sink, pcap, afpacket`);
+      throw new NetvmError('NETVM_PORT_OPEN', `unknown port driver "${driver}"; available: generator, sink, pcap, afpacket, afxdp`);
   }
 }

@@ -16,6 +16,17 @@ export interface BufferAccess {
   readonly dataRoom: number;
   /** The file the views map (the region's), for a driver that maps it again (afpacket's copy view). */
   readonly file?: string;
+  /** Buffers per pool segment, and segments (a descriptor of segment 0 is the buffer's index). */
+  readonly bufCount?: number;
+  readonly segments?: number;
+  /** Byte offset of segment 0's first buffer in the views. */
+  readonly segmentOffset?: number;
+  /**
+   * The manager's pool, for a driver that lends buffers to the kernel for as long as it is
+   * open (afxdp's fill ring): take them in open(), give them back in close(). Never per packet.
+   */
+  alloc?(descs: Int32Array, offset: number, count: number): number;
+  free?(descs: Int32Array, offset: number, count: number): void;
 }
 
 export interface PortStats {
@@ -43,12 +54,16 @@ export interface PortDriver {
    * call. For each filled buffer the driver sets metadata M_LEN, M_DATA_OFF, M_TS_SEC/NSEC and,
    * if it knows the flow hash (as a NIC's RSS would), M_HASH with M_FLAGS bit FLAG_HASH.
    * `now` is performance.now() in ms. Never throws; failures are counted.
+   * A driver whose device wrote the packets into buffers of its own (afxdp) may put those in
+   * descs[0..k) and keep the caller's buffers there in exchange.
    */
   rxBurst(descs: Int32Array, count: number, now: number): number;
   /**
    * Transmit buffers `descs[0..count)`. Returns k: the first k were sent (the data was copied
    * out or written), and the caller frees them. The caller retries or drops the rest.
-   * Never throws.
+   * A driver that keeps the buffers it sends (afxdp: the kernel reads them later) puts free
+   * buffers of its own in descs[0..k) instead, with the sent packets' M_LEN, for the caller
+   * to count and free. Never throws.
    */
   txBurst(descs: Int32Array, count: number, now: number): number;
   /**
@@ -64,6 +79,11 @@ export interface PortDriver {
   exhausted(): boolean;
   /** For rate-limited inputs: the performance.now() time (ms) when the next packet is due. */
   nextDue?(): number;
+  /**
+   * Pool buffers the driver holds while open that are not packets (afxdp: the kernel's fill
+   * ring and its spare stock); the pool's accounting counts them with the staged ones.
+   */
+  heldBuffers?(): number;
   /** Driver-specific counters shown with the port's stats (file position, kernel drops...). */
   stats(): PortStats;
   /** Flush buffered output and release resources. */
