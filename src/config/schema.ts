@@ -194,7 +194,13 @@ export const PORT_OPTIONS: Record<
       'A Linux network interface through an AF_XDP socket whose UMEM is the packet pool: no copy in netvm (input and output; needs root: CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF).',
     properties: {
       interface: { type: 'string', minLength: 1, maxLength: 15, description: 'Interface name, e.g. eth1.' },
-      queue: { type: 'integer', minimum: 0, maximum: 1023, default: 0, description: "The interface's receive queue to bind (frames on other queues go to the kernel's stack)." },
+      queue: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 1023,
+        default: 0,
+        description: "The interface's receive queue to bind (frames on other queues go to the kernel's stack).",
+      },
       ringSize: {
         type: 'integer',
         minimum: 64,
@@ -205,7 +211,8 @@ export const PORT_OPTIONS: Record<
       mode: {
         enum: ['auto', 'native', 'generic'],
         default: 'auto',
-        description: "Where the XDP program runs: the driver's own hook (native), the generic one after the skb is built, or native when the driver has it (auto).",
+        description:
+          "Where the XDP program runs: the driver's own hook (native), the generic one after the skb is built, or native when the driver has it (auto).",
       },
       promiscuous: { type: 'boolean', default: true, description: 'Put the interface in promiscuous mode.' },
     },

@@ -19,6 +19,8 @@ export interface FakePool {
   free(descs: ArrayLike<number>): void;
   /** Descriptors allocated and not freed. */
   inUse(): number;
+  /** Whether a descriptor is allocated now (by the test or by the driver). */
+  isAllocated(desc: number): boolean;
   /** Free buffers as the pool itself counts them (ring + cache); bufCount when whole. */
   poolFree(): number;
   /** Writes a packet at headroom and sets M_LEN / M_DATA_OFF. */
@@ -46,6 +48,23 @@ export function makeAccess(
     dataRoom: bufSize - headroom,
     // As the manager's: the region's file, unless the test asks for a pool without it.
     ...(opts.region !== undefined && opts.withFile !== false ? { file: opts.region.file } : {}),
+    bufCount,
+    segments: layout.params.segments,
+    segmentOffset: layout.segmentOffsets[0],
+    // The driver's own loans (afxdp's fill ring) go through the same strict bookkeeping.
+    alloc: (descs: Int32Array, offset: number, count: number): number => {
+      const got = pool.alloc(descs, offset, count);
+      for (let i = 0; i < got; i++) held.add(descs[offset + i]);
+      return got;
+    },
+    free: (descs: Int32Array, offset: number, count: number): void => {
+      for (let i = 0; i < count; i++) {
+        const x = descs[offset + i];
+        if (!held.delete(x))
+          throw new Error(`fake pool: the driver freed descriptor ${x}, which is not allocated (double free or invented)`);
+      }
+      pool.free(descs, offset, count);
+    },
   };
   const held = new Set<number>();
   return {
@@ -71,6 +90,7 @@ export function makeAccess(
       pool.free(arr, 0, arr.length);
     },
     inUse: () => held.size,
+    isAllocated: (d: number) => held.has(d),
     poolFree: () => ringOccupancy(i32, layout, POOL_RING) + i32[(slotOffset(layout, 1) >> 2) + S_CACHE],
     put(desc: number, data: Uint8Array): void {
       const base = bufferOffset(layout, desc);

@@ -37,8 +37,6 @@ export interface AfXdpOptions {
 export type AfXdpSys = Pick<typeof native, 'xdpOpen' | 'xdpKick' | 'xdpStats' | 'xdpClose'>;
 
 export const DEFAULT_XDP_RING_SIZE = 2048;
-/** XDP_PACKET_HEADROOM: copy mode writes a frame this far into its chunk. */
-const XDP_HEADROOM = 256;
 const MODES = { auto: 0, native: 1, generic: 2 } as const;
 const ETH_HLEN = 14;
 const VLAN_HLEN = 4;
@@ -152,6 +150,8 @@ export class AfXdpPort implements PortDriver {
 
   async open(access: BufferAccess): Promise<void> {
     if (this.sock !== null) return;
+    // Copy mode writes a frame XDP_PACKET_HEADROOM (256) bytes into its chunk: after the
+    // buffer's metadata, so frames up to bufSize - 256 bytes fit (1792 with 2048-byte buffers).
     const bufSize = access.headroom + access.dataRoom;
     if (bufSize !== 2048 && bufSize !== 4096)
       throw new NetvmError(
@@ -172,7 +172,10 @@ export class AfXdpPort implements PortDriver {
       access.alloc === undefined ||
       access.free === undefined
     )
-      throw new NetvmError('NETVM_PORT_OPEN', 'afxdp: this port needs the manager\'s shared packet pool (it cannot run in a test harness without one)');
+      throw new NetvmError(
+        'NETVM_PORT_OPEN',
+        "afxdp: this port needs the manager's shared packet pool (it cannot run in a test harness without one)",
+      );
     if (access.bufCount < 4 * this.ringSize)
       throw new NetvmError(
         'NETVM_PORT_OPEN',
@@ -283,10 +286,20 @@ export class AfXdpPort implements PortDriver {
           (this.mode === 1 ? '; try mode: generic' : ''),
         { cause: e },
       );
+    if (sc.startsWith('bind') && errno === EBUSY)
+      return new NetvmError(
+        'NETVM_PORT_OPEN',
+        `afxdp: queue ${this.queue} of "${name}" is already bound by another AF_XDP socket (another port on the same interface and queue?); give each port its own queue`,
+        { cause: e },
+      );
     if (sc.startsWith('bind') && errno === EINVAL)
-      return new NetvmError('NETVM_PORT_OPEN', `afxdp: "${name}" has no receive queue ${this.queue} (\`ethtool -l ${name}\`); check queue`, {
-        cause: e,
-      });
+      return new NetvmError(
+        'NETVM_PORT_OPEN',
+        `afxdp: "${name}" has no receive queue ${this.queue} (\`ethtool -l ${name}\`); check queue`,
+        {
+          cause: e,
+        },
+      );
     return new NetvmError('NETVM_PORT_OPEN', `afxdp: ${e.message}`, { cause: e });
   }
 
@@ -480,6 +493,12 @@ export class AfXdpPort implements PortDriver {
   /** An idle manager sleeps at most until then before looking at the RX ring again. */
   nextDue(): number {
     return performance.now() + 1;
+  }
+
+  /** True when the kernel has handed over packets not read yet (tests and tools; not per packet). */
+  rxReady(): boolean {
+    const r = this.rx;
+    return r !== null && Atomics.load(r.w, r.prodW) !== this.rxCons;
   }
 
   heldBuffers(): number {
