@@ -5,10 +5,13 @@
 //
 //   netvm     netvm start: afpacket ports nv-h1 -> [forward] -> nv-h2 (a 1-NF chain), pinned
 //             (`cpus`) to the CPU testpmd forwards on: the same placement for both
-//   netvm-free the same, not pinned: the kernel's scheduler places its threads
+//   netvm-afxdp the same chain with afxdp ports: AF_XDP sockets whose UMEM is netvm's packet
+//             pool (copy mode on veth), so netvm itself copies no packet byte
+//   netvm-free the same as netvm, not pinned: the kernel's scheduler places its threads
 //   bridge    a Linux bridge with nv-h1 and nv-h2 as its ports
 //   mirred    tc: an ingress u32 filter on nv-h1 with `mirred egress redirect dev nv-h2`
 //   testpmd   DPDK dpdk-testpmd, io forwarding between two net_af_packet devices (--no-huge)
+//   testpmd-afxdp the same with two net_af_xdp devices: DPDK on the interface netvm-afxdp uses
 //
 // Placement: trafgen pins its one worker to CPU 0 (`--cpus 1`); testpmd runs its forwarding
 // lcore on CPU 1 (`-l 0-1`: main lcore 0, which only waits for a key); netvm runs on CPU 1
@@ -24,7 +27,8 @@
 // shares the CPUs with the forwarder, so compare only within one run.
 //
 //   npm run bench:afpacket -- [--sizes 64,1514] [--seconds 4] [--warmup 1.5] [--repeat 2] [--only netvm,testpmd]
-//                             [--region '{ bufCount: 8192, ringSize: 256 }'] [--ring-frames 512] [--netvm-cpus 1] [--json]
+//                             [--region '{ bufCount: 8192, ringSize: 256 }'] [--ring-frames 512] [--xdp-ring 512]
+//                             [--netvm-cpus 1] [--json]
 //
 // Sizes are Ethernet frame lengths without the FCS. Docs: docs/netns-bench.md.
 import fs from 'node:fs';
@@ -46,7 +50,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '1.5' },
     repeat: { type: 'string', default: '2' },
-    only: { type: 'string', default: 'netvm,testpmd,bridge,mirred,netvm-free' },
+    only: { type: 'string', default: 'netvm,netvm-afxdp,testpmd,testpmd-afxdp,bridge,mirred,netvm-free' },
     // The CPU testpmd forwards on (its lcore 1), or "none".
     'netvm-cpus': { type: 'string', default: '1' },
     // Sized for forwarding, so that what a frame touches stays in the CPU's caches: a small
@@ -56,10 +60,14 @@ const { values } = parseArgs({
     // smaller rings took 6-12% off the CPU per packet (docs/performance.md); at 64 B no change.
     region: { type: 'string', default: '{ bufCount: 8192, ringSize: 256 }' },
     'ring-frames': { type: 'string', default: '512' },
+    // afxdp ports' ringSize: as many entries as the afpacket rings have frames (512 and 2048
+    // forwarded alike here; the port then keeps 2 x 512 buffers of the pool each).
+    'xdp-ring': { type: 'string', default: '512' },
   },
 });
 const sizes = String(values.sizes).split(',').map(Number);
 const ringFrames = Number(values['ring-frames']);
+const xdpRing = Number(values['xdp-ring']);
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 const repeat = Math.max(1, Number(values.repeat));
@@ -161,15 +169,19 @@ function treeCpu(pid: number): number {
   return ticks / CLK_TCK;
 }
 
-async function startNetvm(cpus: string | null): Promise<Running> {
+async function startNetvm(cpus: string | null, driver: 'afpacket' | 'afxdp' = 'afpacket'): Promise<Running> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netvm-afbench-'));
   const cfg = path.join(dir, 'bench.yaml');
+  const port = (ifname: string): string =>
+    driver === 'afxdp'
+      ? `{ driver: afxdp, interface: ${ifname}, ringSize: ${xdpRing} }`
+      : `{ driver: afpacket, interface: ${ifname}, qdiscBypass: true, ringFrames: ${ringFrames} }`;
   fs.writeFileSync(
     cfg,
     `${cpus !== null ? `cpus: "${cpus}"\n` : ''}region: ${String(values.region)}
 ports:
-  h1: { driver: afpacket, interface: ${P1}, qdiscBypass: true, ringFrames: ${ringFrames} }
-  h2: { driver: afpacket, interface: ${P2}, qdiscBypass: true, ringFrames: ${ringFrames} }
+  h1: ${port(P1)}
+  h2: ${port(P2)}
 services:
   fwd: { nf: forward }
 chains:
@@ -199,10 +211,13 @@ rules:
   };
 }
 
+/** netvm's rows (the ratio columns); netvm-free is netvm's unpinned control, compared like the others. */
+const OURS = ['netvm', 'netvm-afxdp'];
 const netvmCpus = String(values['netvm-cpus']) === 'none' || os.cpus().length < 2 ? null : String(values['netvm-cpus']);
 
 const forwarders: Record<string, { available: () => string | null; start: () => Promise<Running> }> = {
   netvm: { available: () => null, start: () => startNetvm(netvmCpus) },
+  'netvm-afxdp': { available: () => null, start: () => startNetvm(netvmCpus, 'afxdp') },
   'netvm-free': { available: () => null, start: () => startNetvm(null) },
   bridge: {
     available: () => null,
@@ -246,62 +261,78 @@ const forwarders: Record<string, { available: () => string | null; start: () => 
   },
   testpmd: {
     available: () => (has('dpdk-testpmd') ? null : 'dpdk-testpmd not installed (apt-get install dpdk-dev)'),
-    async start() {
-      // stdbuf: testpmd's stdout is a pipe here; line buffering lets us see it start.
-      const p = spawnLogged(
-        'stdbuf',
-        [
-          '-oL',
-          '-eL',
-          'dpdk-testpmd',
-          '--no-huge',
-          '-m',
-          '1024',
-          '--no-pci',
-          '--file-prefix',
-          `netvm-afbench-${process.pid}`,
-          '-l',
-          '0-1',
-          `--vdev=net_af_packet0,iface=${P1}`,
-          `--vdev=net_af_packet1,iface=${P2}`,
-          '--',
-          '--forward-mode=io',
-          '--auto-start',
-          '--total-num-mbufs=16384',
-        ],
-        'pipe', // testpmd without -i runs until its stdin gives a line (or closes)
-      );
-      const deadline = Date.now() + 30_000;
-      while (!/Press enter to exit|start packet forwarding/i.test(p.out())) {
-        const failed =
-          p.child.exitCode !== null
-            ? 'exited'
-            : Date.now() > deadline
-              ? 'did not start in 30 s'
-              : /EAL: Error|Cause:/.test(p.out())
-                ? 'failed'
-                : '';
-        if (failed) {
-          await stopChild(p.child);
-          const why = p
-            .out()
-            .split('\n')
-            .filter((l) => /error|cause|fail/i.test(l));
-          throw new Error(`dpdk-testpmd ${failed}: ${why.join('; ') || p.out().slice(-300)}`);
-        }
-        await sleep(100);
-      }
-      return {
-        pid: p.child.pid,
-        async stop() {
-          p.child.stdin!.end('\n');
-          await sleep(300);
-          await stopChild(p.child);
-        },
-      };
-    },
+    start: () => startTestpmd('af_packet'),
+  },
+  'testpmd-afxdp': {
+    available: () =>
+      !has('dpdk-testpmd')
+        ? 'dpdk-testpmd not installed (apt-get install dpdk-dev)'
+        : spawnSync('sh', ['-c', 'ls /usr/lib/*/dpdk/pmds-*/librte_net_af_xdp.so*']).status !== 0
+          ? "this DPDK has no net_af_xdp driver (Debian's librte-net-af-xdp23)"
+          : null,
+    start: () => startTestpmd('af_xdp'),
   },
 };
+
+/** dpdk-testpmd, io forwarding between two devices of the given PMD on nv-h1 and nv-h2. */
+async function startTestpmd(pmd: 'af_packet' | 'af_xdp'): Promise<Running> {
+  const dev = (i: number, ifname: string): string =>
+    pmd === 'af_xdp' ? `--vdev=net_af_xdp${i},iface=${ifname},start_queue=0,queue_count=1` : `--vdev=net_af_packet${i},iface=${ifname}`;
+  {
+    // stdbuf: testpmd's stdout is a pipe here; line buffering lets us see it start.
+    const p = spawnLogged(
+      'stdbuf',
+      [
+        '-oL',
+        '-eL',
+        'dpdk-testpmd',
+        '--no-huge',
+        '-m',
+        '1024',
+        '--no-pci',
+        '--file-prefix',
+        `netvm-afbench-${process.pid}`,
+        '-l',
+        '0-1',
+        dev(0, P1),
+        dev(1, P2),
+        '--',
+        '--forward-mode=io',
+        '--auto-start',
+        '--total-num-mbufs=16384',
+      ],
+      'pipe', // testpmd without -i runs until its stdin gives a line (or closes)
+    );
+    const deadline = Date.now() + 30_000;
+    while (!/Press enter to exit|start packet forwarding/i.test(p.out())) {
+      const failed =
+        p.child.exitCode !== null
+          ? 'exited'
+          : Date.now() > deadline
+            ? 'did not start in 30 s'
+            : /EAL: Error|Cause:/.test(p.out())
+              ? 'failed'
+              : '';
+      if (failed) {
+        await stopChild(p.child);
+        const why = p
+          .out()
+          .split('\n')
+          .filter((l) => /error|cause|fail/i.test(l));
+        throw new Error(`dpdk-testpmd ${failed}: ${why.join('; ') || p.out().slice(-300)}`);
+      }
+      await sleep(100);
+    }
+    return {
+      pid: p.child.pid,
+      async stop() {
+        p.child.stdin!.end('\n');
+        await sleep(300);
+        await stopChild(p.child);
+      },
+    };
+  }
+}
 
 /** Runs trafgen in h1 and measures what arrives in h2 (Mpps) and what trafgen sent. */
 async function measure(cfgFile: string, pid?: number): Promise<{ mpps: number; offered: number; cpu: number; note: string }> {
@@ -409,16 +440,21 @@ async function main(): Promise<void> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   log(
-    `netvm ${netvmCpus !== null ? `pinned to CPU ${netvmCpus}` : 'not pinned'}; netvm-free: not pinned; testpmd forwards on CPU 1; trafgen on CPU 0`,
+    `netvm and netvm-afxdp ${netvmCpus !== null ? `pinned to CPU ${netvmCpus}` : 'not pinned'}; netvm-free: not pinned; testpmd forwards on CPU 1; trafgen on CPU 0`,
   );
-  log(`netvm region ${String(values.region)}, afpacket ringFrames ${ringFrames}`);
-  log(`${'size'.padEnd(6)}${'forwarder'.padEnd(12)}${'Mpps'.padStart(9)}${'offered'.padStart(10)}${'netvm/x'.padStart(10)}  runs`);
+  log(`netvm region ${String(values.region)}, afpacket ringFrames ${ringFrames}, afxdp ringSize ${xdpRing}`);
+  log(
+    `${'size'.padEnd(6)}${'forwarder'.padEnd(15)}${'Mpps'.padStart(9)}${'offered'.padStart(10)}${'netvm/x'.padStart(10)}${'afxdp/x'.padStart(10)}  runs`,
+  );
   for (const size of sizes) {
-    const netvm = rows.find((r) => r.size === size && r.forwarder === 'netvm')?.mpps ?? null;
+    const mine = (name: string): number | null => rows.find((r) => r.size === size && r.forwarder === name)?.mpps ?? null;
+    const ratioTo = (ours: string, r: Row): string => {
+      const v = mine(ours);
+      return r.forwarder === ours || OURS.includes(r.forwarder) ? '' : v !== null && r.mpps ? (v / r.mpps).toFixed(2) : '-';
+    };
     for (const r of rows.filter((x) => x.size === size)) {
-      const ratio = netvm !== null && r.mpps ? (netvm / r.mpps).toFixed(2) : '-';
       log(
-        `${String(size).padEnd(6)}${r.forwarder.padEnd(12)}${(r.mpps === null ? 'n/a' : r.mpps.toFixed(3)).padStart(9)}${r.offeredMpps.toFixed(3).padStart(10)}${(r.forwarder === 'netvm' ? '' : ratio).padStart(10)}  ${r.runs.map((x) => x.toFixed(3)).join(' ')}${r.note ? `  (${r.note})` : ''}`,
+        `${String(size).padEnd(6)}${r.forwarder.padEnd(15)}${(r.mpps === null ? 'n/a' : r.mpps.toFixed(3)).padStart(9)}${r.offeredMpps.toFixed(3).padStart(10)}${ratioTo('netvm', r).padStart(10)}${ratioTo('netvm-afxdp', r).padStart(10)}  ${r.runs.map((x) => x.toFixed(3)).join(' ')}${r.note ? `  (${r.note})` : ''}`,
       );
     }
   }
@@ -427,7 +463,7 @@ async function main(): Promise<void> {
   // CPU share each process gets; this column does not.
   log('');
   log(
-    `${'size'.padEnd(6)}${'forwarder'.padEnd(12)}${'CPU us/pkt'.padStart(11)}${'cores'.padStart(7)}${'testpmd/netvm'.padStart(15)}  runs (us/pkt)`,
+    `${'size'.padEnd(6)}${'forwarder'.padEnd(15)}${'CPU us/pkt'.padStart(11)}${'cores'.padStart(7)}${'testpmd/netvm'.padStart(15)}  runs (us/pkt)`,
   );
   const usPerPkt = (r: Row): number[] => r.runs.map((m, i) => (m > 0 && r.cpu[i] > 0 ? r.cpu[i] / m : Infinity));
   for (const size of sizes) {
@@ -438,35 +474,36 @@ async function main(): Promise<void> {
     for (const r of rows.filter((x) => x.size === size && x.cpu.some((c) => c > 0))) {
       const us = usPerPkt(r);
       const b = Math.min(...us);
-      const ratio = r.forwarder === 'netvm' && Number.isFinite(best('testpmd')) ? (best('testpmd') / b).toFixed(2) : '';
+      const ratio = OURS.includes(r.forwarder) && Number.isFinite(best('testpmd')) ? (best('testpmd') / b).toFixed(2) : '';
       log(
-        `${String(size).padEnd(6)}${r.forwarder.padEnd(12)}${b.toFixed(2).padStart(11)}${Math.max(...r.cpu)
+        `${String(size).padEnd(6)}${r.forwarder.padEnd(15)}${b.toFixed(2).padStart(11)}${Math.max(...r.cpu)
           .toFixed(2)
           .padStart(7)}${ratio.padStart(15)}  ${us.map((x) => x.toFixed(2)).join(' ')}`,
       );
     }
   }
-  // Paired: netvm over each other forwarder, round by round.
+  // Paired: netvm (each driver) over each other forwarder, round by round.
   log('');
-  log(`${'size'.padEnd(6)}${'netvm/x'.padEnd(12)}${'median'.padStart(9)}  per round`);
+  log(`${'size'.padEnd(6)}${'ours'.padEnd(13)}${'x'.padEnd(15)}${'median'.padStart(7)}  per round`);
   const median = (xs: number[]): number => {
     const a = [...xs].sort((p, q) => p - q);
     return a.length === 0 ? NaN : a.length % 2 === 1 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
   };
-  for (const size of sizes) {
-    const netvm = rows.find((r) => r.size === size && r.forwarder === 'netvm');
-    if (!netvm) continue;
-    for (const r of rows.filter((x) => x.size === size && x.forwarder !== 'netvm')) {
-      const ratios = netvm.byRound
-        .map((v, i) => v / r.byRound[i])
-        .filter((x) => Number.isFinite(x))
-        .map((x) => Math.round(x * 100) / 100);
-      if (ratios.length === 0) continue;
-      log(
-        `${String(size).padEnd(6)}${r.forwarder.padEnd(12)}${median(ratios).toFixed(2).padStart(9)}  ${ratios.map((x) => x.toFixed(2)).join(' ')}`,
-      );
+  for (const size of sizes)
+    for (const ours of OURS) {
+      const netvm = rows.find((r) => r.size === size && r.forwarder === ours);
+      if (!netvm) continue;
+      for (const r of rows.filter((x) => x.size === size && !OURS.includes(x.forwarder))) {
+        const ratios = netvm.byRound
+          .map((v, i) => v / r.byRound[i])
+          .filter((x) => Number.isFinite(x))
+          .map((x) => Math.round(x * 100) / 100);
+        if (ratios.length === 0) continue;
+        log(
+          `${String(size).padEnd(6)}${ours.padEnd(13)}${r.forwarder.padEnd(15)}${median(ratios).toFixed(2).padStart(7)}  ${ratios.map((x) => x.toFixed(2)).join(' ')}`,
+        );
+      }
     }
-  }
   if (values.json === true) log(JSON.stringify({ results: rows }));
 }
 
