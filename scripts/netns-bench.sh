@@ -13,7 +13,8 @@
 #   scripts/netns-bench.sh status   show what exists
 #
 # Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN), iproute2 and ethtool. Names can be changed
-# with NETVM_BENCH_H1 / NETVM_BENCH_H2 (namespaces; root-side veths are nv-<name>).
+# with NETVM_BENCH_H1 / NETVM_BENCH_H2 (namespaces; root-side veths are nv-<name>);
+# NETVM_BENCH_CSUM_OFFLOAD=off turns the hosts' transmit checksum offload off (for afxdp ports).
 # Docs: docs/netns-bench.md.
 set -euo pipefail
 
@@ -45,12 +46,17 @@ down() {
 # exactly as the host's stack handed it to the veth. With segmentation offload (TSO/GSO) a TCP
 # sender hands over 64 KiB "frames" that only a NIC would cut into packets; a forwarder that
 # copies frames cannot pass those on, so segmentation is done by the host's stack instead.
-# Checksum offload is left on: netvm completes partial checksums itself (TP_STATUS_CSUMNOTREADY).
+# Checksum offload is left on: the afpacket port completes partial checksums itself
+# (TP_STATUS_CSUMNOTREADY). An AF_XDP socket is not told which checksums are partial, so for
+# the afxdp port set NETVM_BENCH_CSUM_OFFLOAD=off: the hosts then compute them in full.
 offloads_off() {
   local ns=$1
   if command -v ethtool >/dev/null; then
     ip netns exec "$ns" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 ||
       ip netns exec "$ns" ethtool -K eth0 tso off gso off >/dev/null
+    if [[ ${NETVM_BENCH_CSUM_OFFLOAD:-on} == off ]]; then
+      ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
+    fi
   else
     echo "netns-bench: ethtool is not installed (apt-get install ethtool): TCP through netvm will fail with TSO/GSO on" >&2
   fi

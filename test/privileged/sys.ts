@@ -131,8 +131,17 @@ export async function vethPair(a: string, b: string): Promise<{ remove: () => Pr
 export const benchScript = path.join(repoRoot, 'scripts', 'netns-bench.sh');
 
 /** The namespace bench (scripts/netns-bench.sh) with its own namespace names. */
-export function bench(h1: string, h2: string): { up: () => Promise<string>; down: () => Promise<string> } {
-  const env = { ...process.env, NETVM_BENCH_H1: h1, NETVM_BENCH_H2: h2 };
+export function bench(
+  h1: string,
+  h2: string,
+  opts: { csumOffload?: boolean } = {},
+): { up: () => Promise<string>; down: () => Promise<string> } {
+  const env = {
+    ...process.env,
+    NETVM_BENCH_H1: h1,
+    NETVM_BENCH_H2: h2,
+    ...(opts.csumOffload === false ? { NETVM_BENCH_CSUM_OFFLOAD: 'off' } : {}),
+  };
   const sh = (verb: string): Promise<string> =>
     new Promise((resolve, reject) =>
       execFile('bash', [benchScript, verb], { env, timeout: 60_000 }, (err, stdout, stderr) =>
