@@ -56,8 +56,8 @@ function realClients(driver: Driver): void {
     const dir = tmpDir('netvm-netns-');
     const name = uniqueName('netns');
     // An AF_XDP socket is not told which checksums the sending host left partial (the afpacket
-  // port is, and completes them): with afxdp ports the hosts compute them in full.
-  const topo = bench(H1, H2, { csumOffload: driver !== 'afxdp' });
+    // port is, and completes them): with afxdp ports the hosts compute them in full.
+    const topo = bench(H1, H2, { csumOffload: driver !== 'afxdp' });
     let mgr: CliProcess | null = null;
     let cleanupNow = (): void => {};
 
