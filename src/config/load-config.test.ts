@@ -333,6 +333,26 @@ test('config: chain ids — default is 0 wherever it is declared; without it def
   assert.equal(d.defaultChain, -1);
 });
 
+test('config: an afxdp port gets its defaults, is an input and an output, and its options are checked', () => {
+  const c = resolve({
+    ports: { x: { driver: 'afxdp', interface: 'eth1' } },
+    services: { mon: { nf: 'monitor' } },
+    chains: { default: ['mon', 'x'] },
+  });
+  assert.deepEqual(c.ports[0].options, { interface: 'eth1', queue: 0, ringSize: 2048, mode: 'auto', promiscuous: true });
+  assert.deepEqual([c.ports[0].input, c.ports[0].output], [true, true]);
+  const bad = (opts: Record<string, unknown>, ...parts: string[]): void =>
+    void throwsConfig(
+      () => resolve({ ports: { x: { driver: 'afxdp', ...opts } }, services: { mon: { nf: 'monitor' } }, chains: { default: ['mon', 'x'] } }),
+      'NETVM_CONFIG_INVALID',
+      ...parts,
+    );
+  bad({}, 'ports.x', 'interface');
+  bad({ interface: 'eth1', mode: 'fast' }, 'ports.x.mode', '"auto", "native", "generic"');
+  bad({ interface: 'eth1', ringSize: 32 }, 'ports.x.ringSize');
+  bad({ interface: 'eth1', ringFrames: 512 }, 'ports.x', 'ringFrames');
+});
+
 test('config: rules resolve ports, prefixes, protocols and port ranges', () => {
   const c = resolve(
     base({
@@ -426,7 +446,7 @@ test('config: wrong types and out-of-range values name the field and the value',
   throwsConfig(
     () => resolve(base({ ports: { in: { driver: 'gen' } } })),
     'NETVM_CONFIG_INVALID',
-    'ports.in.driver: must be one of "generator", "sink", "pcap", "afpacket" (got "gen")',
+    'ports.in.driver: must be one of "generator", "sink", "pcap", "afpacket", "afxdp" (got "gen")',
   );
   throwsConfig(() => resolve(base({ ports: { in: { size: 64 } } })), 'NETVM_CONFIG_INVALID', 'ports.in: missing required key "driver"');
   throwsConfig(
