@@ -941,7 +941,14 @@ export class Manager {
     for (const p of this.ports) if (p.staged > 0 || p.txHeld > 0) return false;
     if (this.router.held > 0) return false;
     if (this.reclaims.length > 0) return false;
-    return this.poolFree() === this.poolSize();
+    return this.poolFree() + this.driverHeldBuffers() === this.poolSize();
+  }
+
+  /** Pool buffers open port drivers hold that are not packets (afxdp's fill ring and spares). */
+  private driverHeldBuffers(): number {
+    let n = 0;
+    for (const p of this.ports) if (!p.closed) n += p.driver.heldBuffers?.() ?? 0;
+    return n;
   }
 
   uptimeSeconds(): number {
@@ -1071,8 +1078,8 @@ export class Manager {
    *  open (afxdp's fill ring and spares): in use, but not packets. */
   stagedBuffers(): number {
     let n = 0;
-    for (const p of this.ports) n += p.staged + (p.closed ? 0 : (p.driver.heldBuffers?.() ?? 0));
-    return n;
+    for (const p of this.ports) n += p.staged;
+    return n + this.driverHeldBuffers();
   }
 
   classifierStats(): { flows: number; hits: number; misses: number } {
