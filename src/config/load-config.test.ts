@@ -343,7 +343,8 @@ test('config: an afxdp port gets its defaults, is an input and an output, and it
   assert.deepEqual([c.ports[0].input, c.ports[0].output], [true, true]);
   const bad = (opts: Record<string, unknown>, ...parts: string[]): void =>
     void throwsConfig(
-      () => resolve({ ports: { x: { driver: 'afxdp', ...opts } }, services: { mon: { nf: 'monitor' } }, chains: { default: ['mon', 'x'] } }),
+      () =>
+        resolve({ ports: { x: { driver: 'afxdp', ...opts } }, services: { mon: { nf: 'monitor' } }, chains: { default: ['mon', 'x'] } }),
       'NETVM_CONFIG_INVALID',
       ...parts,
     );
