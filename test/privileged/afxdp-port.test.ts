@@ -233,6 +233,70 @@ chains:
     }
   });
 
+  test('a pool on hugetlbfs (region hugePages: always) is a UMEM too: frames cross both ways', async (t) => {
+    const NR = '/proc/sys/vm/nr_hugepages';
+    const free = (): number => Number(/HugePages_Free:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+    const before = Number(fs.readFileSync(NR, 'utf8'));
+    const dir = fs.mkdtempSync('/tmp/netvm-xdphuge-');
+    let mounted = false;
+    let region: Region | null = null;
+    const a = new AfXdpPort({ interface: A, ringSize: 64 });
+    const b = new AfPacketPort({ interface: B, ringFrames: 64 });
+    const peerPool = makeAccess({ bufCount: 512 });
+    try {
+      try {
+        fs.writeFileSync(NR, String(before + 16));
+      } catch (err) {
+        t.skip(`cannot reserve huge pages: ${(err as Error).message}`);
+        return;
+      }
+      if (free() < 8) {
+        t.skip(`the kernel gave only ${free()} free huge pages`);
+        return;
+      }
+      await run('mount', ['-t', 'hugetlbfs', '-o', 'mode=0700', 'none', dir]);
+      mounted = true;
+      region = createRegion(`afxdp-huge-${process.pid}`, smallRegion, 'always');
+      assert.equal(region.hugePages, true);
+      const pool = makeAccess({ region });
+      await a.open(pool.access);
+      await b.open(peerPool.access);
+      const frames = Array.from({ length: 40 }, (_, i) => udp(i, 60 + i * 35));
+      assert.equal(await send(b, peerPool, frames), 40);
+      assert.deepEqual((await receive(a, pool, 3000, 40)).map(hex), frames.map(hex), 'B -> A');
+      assert.equal(await send(a, pool, frames), 40);
+      assert.deepEqual((await receive(b, peerPool, 3000, 40)).map(hex), frames.map(hex), 'A -> B');
+      await a.close();
+      assert.equal(pool.inUse(), 0);
+    } finally {
+      await a.close();
+      await b.close();
+      if (region) removeRegion(region);
+      if (mounted) await run('umount', ['-l', dir]).catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.writeFileSync(NR, String(before));
+    }
+  });
+
+  test('link state follows the interface', async () => {
+    const { pool, region } = regionPool();
+    const p = new AfXdpPort({ interface: A, ringSize: 64 });
+    try {
+      await p.open(pool.access);
+      assert.equal(p.stats().link, 1);
+      await run('ip', ['link', 'set', B, 'down']);
+      for (let i = 0; i < 100 && p.stats().link === 1; i++) await sleep(10);
+      assert.equal(p.stats().link, 0);
+      await run('ip', ['link', 'set', B, 'up']);
+      for (let i = 0; i < 100 && p.stats().link === 0; i++) await sleep(10);
+      assert.equal(p.stats().link, 1);
+    } finally {
+      await run('ip', ['link', 'set', B, 'up']);
+      await p.close();
+      removeRegion(region);
+    }
+  });
+
   test('a second port on the same interface and queue: NETVM_PORT_OPEN saying the queue is taken', async () => {
     const { pool, region } = regionPool();
     const a = new AfXdpPort({ interface: A, ringSize: 64 });

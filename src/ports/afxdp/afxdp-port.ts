@@ -195,11 +195,21 @@ export class AfXdpPort implements PortDriver {
       txBudget: this.ringSize,
       promiscuous: this.promiscuous ? 1 : 0,
     };
-    let s: XdpSocket;
-    try {
-      s = this.sys.xdpOpen(opts);
-    } catch (err) {
-      throw this.openError(err as Error & { errno?: number; syscall?: string });
+    let s: XdpSocket | null = null;
+    // The kernel lets go of a queue some time after the socket bound to it closes (the
+    // release is deferred to a work queue): a port reopened at once, or a manager restarted,
+    // can find it still taken for a moment. Wait up to a second before saying so.
+    for (let attempt = 0; s === null; attempt++) {
+      try {
+        s = this.sys.xdpOpen(opts);
+      } catch (err) {
+        const e = err as Error & { errno?: number; syscall?: string };
+        if (attempt < 20 && e.errno === EBUSY && (e.syscall ?? '').startsWith('bind')) {
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
+        throw this.openError(e);
+      }
     }
     this.sock = s;
     this.fd = s.fd;
