@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { AfPacketPort, type AfPacketOptions } from '../../src/ports/afpacket/afpacket-port.js';
 import { NetvmError } from '../../src/core/errors.js';
-import { buildPacket } from '../../src/proto/build.js';
 import { portCompliance } from '../port-compliance.js';
+import { hex, receive, send, sleep, udp } from './frames.js';
 import { makeAccess, type FakePool } from '../helpers/fake-pool.js';
 import { createRegion, removeRegion } from '../../src/core/region.js';
 import { DEFAULT_PARAMS } from '../../src/core/layout.js';
@@ -20,63 +20,11 @@ const skip = privilegedSkip('creates veth pairs and opens AF_PACKET sockets', ['
 const tag = (process.pid % 10000).toString(36);
 const A = `nvpa${tag}`;
 const B = `nvpb${tag}`;
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function udp(i: number, size = 64, extra: Partial<Parameters<typeof buildPacket>[0]> = {}): Uint8Array {
-  return buildPacket({
-    srcMac: '02:00:00:00:00:0a',
-    dstMac: '02:00:00:00:00:0b',
-    src: '198.18.0.1',
-    dst: '198.18.0.2',
-    proto: 'udp',
-    srcPort: 1000 + i,
-    dstPort: 7,
-    size,
-    ...extra,
-  });
-}
 
 async function open(pool: FakePool, opts: Partial<AfPacketOptions> & { interface: string }): Promise<AfPacketPort> {
   const p = new AfPacketPort({ ringFrames: 256, ...opts });
   await p.open(pool.access);
   return p;
-}
-
-/** Transmits the frames out of `port` (one burst per 64). */
-async function send(port: AfPacketPort, pool: FakePool, frames: Uint8Array[]): Promise<number> {
-  let sent = 0;
-  for (let i = 0; i < frames.length; i += 64) {
-    const chunk = frames.slice(i, i + 64);
-    const d = pool.alloc(chunk.length);
-    chunk.forEach((f, j) => pool.put(d[j], f));
-    // The transmit thread sends while we fill: a burst bigger than the free part of the ring
-    // waits for it, as a sender that must not lose frames would (txBurst keeps the order:
-    // what it did not take is at the front of the rest).
-    let done = 0;
-    for (let tries = 0; done < chunk.length && tries < 1000; tries++) {
-      const k = port.txBurst(d.subarray(done), chunk.length - done, performance.now());
-      done += k;
-      if (done < chunk.length) await sleep(1);
-    }
-    sent += done;
-    pool.free(d);
-  }
-  return sent;
-}
-
-/** Everything `port` receives within `ms` (or until `want` frames came). */
-async function receive(port: AfPacketPort, pool: FakePool, ms: number, want = Infinity): Promise<Uint8Array[]> {
-  const got: Uint8Array[] = [];
-  const d = pool.alloc(64);
-  const deadline = performance.now() + ms;
-  while (performance.now() < deadline && got.length < want) {
-    const k = port.rxBurst(d, 64, performance.now());
-    for (let j = 0; j < k; j++) got.push(pool.packet(d[j]));
-    if (k === 0) await sleep(2);
-  }
-  pool.free(d);
-  return got;
 }
 
 describe('afpacket port on veth', { skip }, () => {

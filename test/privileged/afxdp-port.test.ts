@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { AfXdpPort, type AfXdpOptions } from '../../src/ports/afxdp/afxdp-port.js';
 import { AfPacketPort } from '../../src/ports/afpacket/afpacket-port.js';
 import { NetvmError } from '../../src/core/errors.js';
-import { buildPacket } from '../../src/proto/build.js';
 import { portCompliance } from '../port-compliance.js';
+import { hex, receive, send, sleep, udp } from './frames.js';
 import { makeAccess, type FakePool } from '../helpers/fake-pool.js';
 import { createRegion, removeRegion, type Region } from '../../src/core/region.js';
 import { DEFAULT_PARAMS } from '../../src/core/layout.js';
-import type { PortDriver } from '../../src/ports/port-driver.js';
 import { alwaysCleanup, privilegedSkip, run, syncRun, vethPair } from './sys.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,8 +23,6 @@ const skip = privilegedSkip('creates veth pairs, opens AF_XDP sockets and attach
 const tag = (process.pid % 10000).toString(36);
 const A = `nvxa${tag}`;
 const B = `nvxb${tag}`;
-const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const smallRegion = { ...DEFAULT_PARAMS, bufCount: 1024, ringSize: 256, flowEntries: 1024, maxSlots: 8, maxPorts: 4 };
 let regions = 0;
 
@@ -33,52 +30,6 @@ let regions = 0;
 function regionPool(): { pool: FakePool; region: Region } {
   const region = createRegion(`afxdp-test-${process.pid}-${regions++}`, smallRegion, 'never');
   return { pool: makeAccess({ region }), region };
-}
-
-function udp(i: number, size = 64): Uint8Array {
-  return buildPacket({
-    srcMac: '02:00:00:00:00:0a',
-    dstMac: '02:00:00:00:00:0b',
-    src: '198.18.0.1',
-    dst: '198.18.0.2',
-    proto: 'udp',
-    srcPort: 1000 + i,
-    dstPort: 7,
-    size,
-  });
-}
-
-/** Transmits the frames out of `port`, a burst per 32, waiting while its queue is full. */
-async function send(port: PortDriver, pool: FakePool, frames: Uint8Array[]): Promise<number> {
-  let sent = 0;
-  for (let i = 0; i < frames.length; i += 32) {
-    const chunk = frames.slice(i, i + 32);
-    const d = pool.alloc(chunk.length);
-    chunk.forEach((f, j) => pool.put(d[j], f));
-    let done = 0;
-    for (let tries = 0; done < chunk.length && tries < 1000; tries++) {
-      const k = port.txBurst(d.subarray(done), chunk.length - done, performance.now());
-      done += k;
-      if (done < chunk.length) await sleep(1);
-    }
-    sent += done;
-    pool.free(d); // after a swapping txBurst these are the port's spares: still ours to free
-  }
-  return sent;
-}
-
-/** Everything `port` receives within `ms` (or until `want` frames came). */
-async function receive(port: PortDriver, pool: FakePool, ms: number, want = Infinity): Promise<Uint8Array[]> {
-  const got: Uint8Array[] = [];
-  const d = pool.alloc(64);
-  const deadline = performance.now() + ms;
-  while (performance.now() < deadline && got.length < want) {
-    const k = port.rxBurst(d, 64, performance.now());
-    for (let j = 0; j < k; j++) got.push(pool.packet(d[j]));
-    if (k === 0) await sleep(2);
-  }
-  pool.free(d);
-  return got;
 }
 
 async function xdpProgs(ifname: string): Promise<string> {

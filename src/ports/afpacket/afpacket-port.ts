@@ -14,6 +14,7 @@
 // the CPU per packet — runs on another core while the manager goes on receiving and filling
 // the ring. With `txThread: false` the manager kicks itself, once per burst.
 import { NetvmError } from '../../core/errors.js';
+import { noSuchInterface } from '../interface-errors.js';
 import { M_DATA_OFF, M_FLAGS, M_LEN, M_STAMP_F64, M_TS_NSEC, M_TS_SEC, META_BYTES } from '../../core/layout.js';
 import { native, type AfPacketOpenOptions, type AfPacketSocket } from '../../../native/loader.js';
 import { ParsedPacket, parsePacket } from '../../proto/parse.js';
@@ -267,12 +268,7 @@ export class AfPacketPort implements PortDriver {
     const name = this.ifname;
     const sc = e.syscall ?? '';
     const errno = e.errno ?? 0;
-    if (sc === 'if_nametoindex')
-      return new NetvmError(
-        'NETVM_PORT_OPEN',
-        `afpacket: interface "${name}" does not exist in this network namespace (\`ip -br link\` lists them); check ports.*.interface`,
-        { cause: e },
-      );
+    if (sc === 'if_nametoindex') return noSuchInterface('afpacket', name, e);
     if (errno === T.EPERM || errno === T.EACCES)
       return new NetvmError(
         'NETVM_PERMISSION',

@@ -22,6 +22,7 @@
 // whether the kernel has it, so close() can give back exactly the buffers the port holds.
 import { native, type XdpOpenOptions, type XdpSocket } from '../../../native/loader.js';
 import { NetvmError } from '../../core/errors.js';
+import { noSuchInterface } from '../interface-errors.js';
 import { META_BYTES, M_DATA_OFF, M_FLAGS, M_LEN, M_STAMP_F64, M_TS_NSEC, M_TS_SEC } from '../../core/layout.js';
 import type { BufferAccess, PortDriver, PortStats } from '../port-driver.js';
 
@@ -261,12 +262,7 @@ export class AfXdpPort implements PortDriver {
     const name = this.ifname;
     const sc = e.syscall ?? '';
     const errno = e.errno ?? 0;
-    if (sc === 'if_nametoindex')
-      return new NetvmError(
-        'NETVM_PORT_OPEN',
-        `afxdp: interface "${name}" does not exist in this network namespace (\`ip -br link\` lists them); check ports.*.interface`,
-        { cause: e },
-      );
+    if (sc === 'if_nametoindex') return noSuchInterface('afxdp', name, e);
     if (errno === EPERM || errno === EACCES)
       return new NetvmError(
         'NETVM_PERMISSION',
