@@ -13,7 +13,7 @@ import { hex, receive, send, sleep, udp } from './frames.js';
 import { makeAccess, type FakePool } from '../helpers/fake-pool.js';
 import { createRegion, removeRegion } from '../../src/core/region.js';
 import { DEFAULT_PARAMS } from '../../src/core/layout.js';
-import { alwaysCleanup, privilegedSkip, run, syncRun, tryRun, vethPair } from './sys.js';
+import { alwaysCleanup, privilegedSkip, run, syncRun, tryRun, vethPair, withHugeRegion } from './sys.js';
 
 const skip = privilegedSkip('creates veth pairs and opens AF_PACKET sockets', ['tc', 'setpriv']);
 // Names unique to this process, so a parallel run elsewhere on the machine does not clash.
@@ -219,37 +219,10 @@ describe('afpacket port on veth', { skip }, () => {
   });
 
   test('a region on hugetlbfs: the copy view maps its file again at a huge-page boundary', async (t) => {
-    const NR = '/proc/sys/vm/nr_hugepages';
-    const free = (): number => Number(/HugePages_Free:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
-    const before = Number(fs.readFileSync(NR, 'utf8'));
-    const dir = fs.mkdtempSync('/tmp/netvm-afhuge-');
-    let mounted = false;
-    let region: ReturnType<typeof createRegion> | null = null;
-    try {
-      try {
-        fs.writeFileSync(NR, String(before + 16));
-      } catch (err) {
-        t.skip(`cannot reserve huge pages: ${(err as Error).message}`);
-        return;
-      }
-      if (free() < 8) {
-        t.skip(`the kernel gave only ${free()} free huge pages`);
-        return;
-      }
-      await run('mount', ['-t', 'hugetlbfs', '-o', 'mode=0700', 'none', dir]);
-      mounted = true;
-      region = createRegion(`afpacket-huge-${process.pid}`, smallRegion, 'always');
-      assert.equal(region.hugePages, true);
-      assert.ok(region.file.startsWith(dir), region.file);
+    await withHugeRegion(t, 'afpacket-huge', smallRegion, async (region) => {
       const pool = makeAccess({ region });
       await crossBothWays(pool, pool);
-    } finally {
-      if (region) removeRegion(region);
-      // Lazily: the test's views of the region stay mapped until they are collected.
-      if (mounted) await tryRun('umount', ['-l', dir]);
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.writeFileSync(NR, String(before));
-    }
+    });
   });
 
   test('link state follows the interface', async () => {

@@ -13,13 +13,13 @@ import { hex, receive, send, sleep, udp } from './frames.js';
 import { makeAccess, type FakePool } from '../helpers/fake-pool.js';
 import { createRegion, removeRegion, type Region } from '../../src/core/region.js';
 import { DEFAULT_PARAMS } from '../../src/core/layout.js';
-import { alwaysCleanup, privilegedSkip, run, syncRun, vethPair } from './sys.js';
+import { alwaysCleanup, privilegedSkip, run, syncRun, tryRun, vethPair, withHugeRegion } from './sys.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writePcapFile } from '../../src/ports/pcap/pcap-format.js';
 import { runCli, startCli, tmpDir, uniqueName, waitFor, describeFailure } from '../helpers/cli.js';
 
-const skip = privilegedSkip('creates veth pairs, opens AF_XDP sockets and attaches XDP programs');
+const skip = privilegedSkip('creates veth pairs, opens AF_XDP sockets and attaches XDP programs', ['setpriv']);
 const tag = (process.pid % 10000).toString(36);
 const A = `nvxa${tag}`;
 const B = `nvxb${tag}`;
@@ -185,48 +185,25 @@ chains:
   });
 
   test('a pool on hugetlbfs (region hugePages: always) is a UMEM too: frames cross both ways', async (t) => {
-    const NR = '/proc/sys/vm/nr_hugepages';
-    const free = (): number => Number(/HugePages_Free:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
-    const before = Number(fs.readFileSync(NR, 'utf8'));
-    const dir = fs.mkdtempSync('/tmp/netvm-xdphuge-');
-    let mounted = false;
-    let region: Region | null = null;
-    const a = new AfXdpPort({ interface: A, ringSize: 64 });
-    const b = new AfPacketPort({ interface: B, ringFrames: 64 });
-    const peerPool = makeAccess({ bufCount: 512 });
-    try {
-      try {
-        fs.writeFileSync(NR, String(before + 16));
-      } catch (err) {
-        t.skip(`cannot reserve huge pages: ${(err as Error).message}`);
-        return;
-      }
-      if (free() < 8) {
-        t.skip(`the kernel gave only ${free()} free huge pages`);
-        return;
-      }
-      await run('mount', ['-t', 'hugetlbfs', '-o', 'mode=0700', 'none', dir]);
-      mounted = true;
-      region = createRegion(`afxdp-huge-${process.pid}`, smallRegion, 'always');
-      assert.equal(region.hugePages, true);
+    await withHugeRegion(t, 'afxdp-huge', smallRegion, async (region) => {
+      const a = new AfXdpPort({ interface: A, ringSize: 64 });
+      const b = new AfPacketPort({ interface: B, ringFrames: 64 });
       const pool = makeAccess({ region });
-      await a.open(pool.access);
-      await b.open(peerPool.access);
-      const frames = Array.from({ length: 40 }, (_, i) => udp(i, 60 + i * 35));
-      assert.equal(await send(b, peerPool, frames), 40);
-      assert.deepEqual((await receive(a, pool, 3000, 40)).map(hex), frames.map(hex), 'B -> A');
-      assert.equal(await send(a, pool, frames), 40);
-      assert.deepEqual((await receive(b, peerPool, 3000, 40)).map(hex), frames.map(hex), 'A -> B');
-      await a.close();
+      const peerPool = makeAccess({ bufCount: 512 });
+      try {
+        await a.open(pool.access);
+        await b.open(peerPool.access);
+        const frames = Array.from({ length: 40 }, (_, i) => udp(i, 60 + i * 35));
+        assert.equal(await send(b, peerPool, frames), 40);
+        assert.deepEqual((await receive(a, pool, 3000, 40)).map(hex), frames.map(hex), 'B -> A');
+        assert.equal(await send(a, pool, frames), 40);
+        assert.deepEqual((await receive(b, peerPool, 3000, 40)).map(hex), frames.map(hex), 'A -> B');
+      } finally {
+        await a.close();
+        await b.close();
+      }
       assert.equal(pool.inUse(), 0);
-    } finally {
-      await a.close();
-      await b.close();
-      if (region) removeRegion(region);
-      if (mounted) await run('umount', ['-l', dir]).catch(() => undefined);
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.writeFileSync(NR, String(before));
-    }
+    });
   });
 
   test('link state follows the interface', async () => {
@@ -246,6 +223,19 @@ chains:
       await p.close();
       removeRegion(region);
     }
+  });
+
+  test('without CAP_NET_RAW: NETVM_PERMISSION, saying what it needs', async () => {
+    const mod = new URL('../../src/ports/afxdp/afxdp-port.js', import.meta.url).pathname;
+    const pool = new URL('../helpers/fake-pool.js', import.meta.url).pathname;
+    const script = `Promise.all([import(${JSON.stringify(mod)}), import(${JSON.stringify(pool)})]).then(async ([m, f]) => {
+      try { await new m.AfXdpPort({ interface: ${JSON.stringify(A)}, ringSize: 64 }).open(f.makeAccess({ bufCount: 1024 }).access); console.log('OPENED'); }
+      catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
+    })`;
+    const r = await tryRun('setpriv', ['--bounding-set', '-net_raw', '--inh-caps', '-net_raw', process.execPath, '-e', script]);
+    const e = JSON.parse(r.out.trim().split('\n').pop()!) as { code: string; message: string };
+    assert.equal(e.code, 'NETVM_PERMISSION', r.out);
+    assert.match(e.message, /CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF/);
   });
 
   test('a second port on the same interface and queue: NETVM_PORT_OPEN saying the queue is taken', async () => {

@@ -1,8 +1,12 @@
 // Helpers for the tests that need root: running commands (in network namespaces too), veth
 // pairs that are always removed, and the reason a test is skipped when they cannot run.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
+import type { TestContext } from 'node:test';
 import { repoRoot } from '../helpers/cli.js';
+import { createRegion, removeRegion, type Region } from '../../src/core/region.js';
+import type { LayoutParams } from '../../src/core/layout.js';
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -181,5 +185,48 @@ export function syncRun(cmd: string, args: string[], env?: NodeJS.ProcessEnv): v
     execFileSync(cmd, args, { stdio: 'ignore', env: env ?? process.env, timeout: 30_000 });
   } catch {
     // already gone
+  }
+}
+
+/**
+ * Runs `body` with a region on hugetlbfs: reserves 16 more huge pages, mounts a hugetlbfs for
+ * netvm to find, creates the region there; undoes all of it afterwards. Skips the test (with
+ * the reason) when the kernel gives no huge pages.
+ */
+export async function withHugeRegion(
+  t: TestContext,
+  name: string,
+  params: LayoutParams,
+  body: (region: Region) => Promise<void>,
+): Promise<void> {
+  const NR = '/proc/sys/vm/nr_hugepages';
+  const free = (): number => Number(/HugePages_Free:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+  const before = Number(fs.readFileSync(NR, 'utf8'));
+  const dir = fs.mkdtempSync('/tmp/netvm-huge-');
+  let mounted = false;
+  let region: Region | null = null;
+  try {
+    try {
+      fs.writeFileSync(NR, String(before + 16));
+    } catch (err) {
+      t.skip(`cannot reserve huge pages: ${(err as Error).message}`);
+      return;
+    }
+    if (free() < 8) {
+      t.skip(`the kernel gave only ${free()} free huge pages`);
+      return;
+    }
+    await run('mount', ['-t', 'hugetlbfs', '-o', 'mode=0700', 'none', dir]);
+    mounted = true;
+    region = createRegion(`${name}-${process.pid}`, params, 'always');
+    if (!region.hugePages || !region.file.startsWith(dir))
+      throw new Error(`the region is not on the hugetlbfs mount ${dir}: ${region.file}`);
+    await body(region);
+  } finally {
+    if (region) removeRegion(region);
+    // Lazily: the test's views of the region stay mapped until they are collected.
+    if (mounted) await tryRun('umount', ['-l', dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.writeFileSync(NR, String(before));
   }
 }

@@ -14,7 +14,7 @@
 // the CPU per packet — runs on another core while the manager goes on receiving and filling
 // the ring. With `txThread: false` the manager kicks itself, once per burst.
 import { NetvmError } from '../../core/errors.js';
-import { noSuchInterface } from '../interface-errors.js';
+import { interfaceName, noSuchInterface } from '../interface-errors.js';
 import { M_DATA_OFF, M_FLAGS, M_LEN, M_STAMP_F64, M_TS_NSEC, M_TS_SEC, META_BYTES } from '../../core/layout.js';
 import { native, type AfPacketOpenOptions, type AfPacketSocket } from '../../../native/loader.js';
 import { ParsedPacket, parsePacket } from '../../proto/parse.js';
@@ -146,10 +146,7 @@ export class AfPacketPort implements PortDriver {
 
   constructor(options: AfPacketOptions, sys?: AfPacketSys) {
     const o = (options ?? {}) as unknown as Record<string, unknown>;
-    const ifname = o.interface;
-    if (typeof ifname !== 'string' || ifname.length === 0 || ifname.length > 15 || /[\s/]/.test(ifname))
-      throw bad('interface', `must be an interface name of 1 to 15 characters, without spaces or "/" (got ${JSON.stringify(ifname)})`);
-    this.ifname = ifname;
+    this.ifname = interfaceName('afpacket', o.interface);
     const bool = (k: string, def: boolean): boolean => {
       const v = o[k];
       if (v === undefined) return def;

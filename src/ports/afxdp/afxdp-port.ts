@@ -22,7 +22,7 @@
 // whether the kernel has it, so close() can give back exactly the buffers the port holds.
 import { native, type XdpOpenOptions, type XdpSocket } from '../../../native/loader.js';
 import { NetvmError } from '../../core/errors.js';
-import { noSuchInterface } from '../interface-errors.js';
+import { interfaceName, noSuchInterface } from '../interface-errors.js';
 import { META_BYTES, M_DATA_OFF, M_FLAGS, M_LEN, M_STAMP_F64, M_TS_NSEC, M_TS_SEC } from '../../core/layout.js';
 import type { BufferAccess, PortDriver, PortStats } from '../port-driver.js';
 
@@ -128,10 +128,7 @@ export class AfXdpPort implements PortDriver {
 
   constructor(options: AfXdpOptions, sys?: AfXdpSys) {
     const o = (options ?? {}) as unknown as Record<string, unknown>;
-    const ifname = o.interface;
-    if (typeof ifname !== 'string' || ifname.length === 0 || ifname.length > 15 || /[\s/]/.test(ifname))
-      throw bad('interface', `must be an interface name of 1 to 15 characters, without spaces or "/" (got ${JSON.stringify(ifname)})`);
-    this.ifname = ifname;
+    this.ifname = interfaceName('afxdp', o.interface);
     const q = o.queue ?? 0;
     if (typeof q !== 'number' || !Number.isInteger(q) || q < 0 || q > 1023)
       throw bad('queue', `must be an integer in 0..1023 (got ${JSON.stringify(q)})`);
