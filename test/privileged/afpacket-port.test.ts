@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { AfPacketPort, type AfPacketOptions } from '../../src/ports/afpacket/afpacket-port.js';
 import { NetvmError } from '../../src/core/errors.js';
 import { portCompliance } from '../port-compliance.js';
-import { hex, receive, send, sleep, udp } from './frames.js';
+import { hex, receive, send, sleep, udp } from '../helpers/port-frames.js';
 import { makeAccess, type FakePool } from '../helpers/fake-pool.js';
 import { createRegion, removeRegion } from '../../src/core/region.js';
 import { DEFAULT_PARAMS } from '../../src/core/layout.js';

@@ -9,7 +9,7 @@ import { AfXdpPort, type AfXdpOptions } from '../../src/ports/afxdp/afxdp-port.j
 import { AfPacketPort } from '../../src/ports/afpacket/afpacket-port.js';
 import { NetvmError } from '../../src/core/errors.js';
 import { portCompliance } from '../port-compliance.js';
-import { hex, receive, send, sleep, udp } from './frames.js';
+import { hex, receive, send, sleep, udp } from '../helpers/port-frames.js';
 import { makeAccess, type FakePool } from '../helpers/fake-pool.js';
 import { createRegion, removeRegion, type Region } from '../../src/core/region.js';
 import { DEFAULT_PARAMS } from '../../src/core/layout.js';

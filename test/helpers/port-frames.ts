@@ -2,7 +2,7 @@
 // UDP test frames, and sending and receiving them with a fake pool's buffers.
 import { buildPacket } from '../../src/proto/build.js';
 import type { PortDriver } from '../../src/ports/port-driver.js';
-import type { FakePool } from '../helpers/fake-pool.js';
+import type { FakePool } from './fake-pool.js';
 
 export const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
