@@ -904,8 +904,11 @@ export class Manager {
     const { i32, f64, layout } = this.region;
     const sent = p.driver.txBurst(descs, n, now);
     const pc = portCountersF64(layout, p.id);
-    let bytes = 0;
-    for (let k = 0; k < sent; k++) bytes += i32[(bufferOffset(layout, descs[k]) >> 2) + M_LEN];
+    let bytes = p.driver.txSentBytes;
+    if (bytes === undefined) {
+      bytes = 0;
+      for (let k = 0; k < sent; k++) bytes += i32[(bufferOffset(layout, descs[k]) >> 2) + M_LEN];
+    }
     f64[pc + PC_TX] += sent;
     f64[pc + PC_TX_BYTES] += bytes;
     const left = n - sent;

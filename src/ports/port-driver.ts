@@ -62,8 +62,8 @@ export interface PortDriver {
    * Transmit buffers `descs[0..count)`. Returns k: the first k were sent (the data was copied
    * out or written), and the caller frees them. The caller retries or drops the rest.
    * A driver that keeps the buffers it sends (afxdp: the kernel reads them later) puts free
-   * buffers of its own in descs[0..k) instead, with the sent packets' M_LEN, for the caller
-   * to count and free. Never throws.
+   * buffers of its own in descs[0..k) instead, for the caller to free, and reports the bytes
+   * it sent in `txSentBytes`. Never throws.
    */
   txBurst(descs: Int32Array, count: number, now: number): number;
   /**
@@ -75,6 +75,11 @@ export interface PortDriver {
    * good (invalid, too big). Undefined or 0: every unsent descriptor was rejected.
    */
   readonly txDeferred?: number;
+  /**
+   * Set by each txBurst of a driver that swaps the buffers it sends (see txBurst): the bytes
+   * of the packets it sent, which the caller can no longer read from descs[0..k).
+   */
+  readonly txSentBytes?: number;
   /** True once an input port will never produce another packet (file replayed, count reached). */
   exhausted(): boolean;
   /** For rate-limited inputs: the performance.now() time (ms) when the next packet is due. */

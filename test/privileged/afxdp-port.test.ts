@@ -172,10 +172,15 @@ chains:
       const r = await mgr.exited;
       assert.equal(r.code, 0, describeFailure(r));
       const s = JSON.parse(fs.readFileSync(stats, 'utf8')) as {
-        ports: Record<string, { tx: number }>;
+        ports: Record<string, { tx: number; txBytes: number }>;
         pool: { size: number; free: number };
       };
       assert.equal(s.ports.out.tx, 500);
+      assert.equal(
+        s.ports.out.txBytes,
+        frames.reduce((a, f) => a + f.length, 0),
+        'txBytes counted from the port (it hands back spares, not the packets)',
+      );
       assert.equal(s.pool.free, s.pool.size, 'the buffers the port lent the kernel are back');
       assert.deepEqual((await receive(peer, peerPool, 3000, 500)).map(hex), frames.map(hex), 'in order, byte for byte');
     } finally {

@@ -110,6 +110,8 @@ export class AfXdpPort implements PortDriver {
   private kickRetryAt = 0;
   /** PortDriver.txDeferred: descriptors of the last txBurst left for want of a spare buffer. */
   txDeferred = 0;
+  /** PortDriver.txSentBytes: bytes the last txBurst sent (the caller gets spares, not the packets). */
+  txSentBytes = 0;
   // counters
   private rxPackets = 0;
   private rxBytes = 0;
@@ -395,6 +397,7 @@ export class AfXdpPort implements PortDriver {
 
   txBurst(descs: Int32Array, count: number, now: number): number {
     this.txDeferred = 0;
+    this.txSentBytes = 0;
     const t = this.tx;
     if (t === null || count <= 0) return 0;
     if (count > descs.length) count = descs.length;
@@ -457,13 +460,13 @@ export class AfXdpPort implements PortDriver {
       tw[e + 3] = 0;
       prod++;
       wk[desc] = 1;
-      const spare = spares[--this.spareCount];
-      i32[((segOff + (spare << shift)) >> 2) + M_LEN] = len; // the caller counts the bytes it sent
-      descs[sent++] = spare;
+      // The caller frees a spare in its place, without touching it (txSentBytes has the bytes).
+      descs[sent++] = spares[--this.spareCount];
       bytes += len;
     }
     for (let i = 0; i < failed; i++) descs[sent + i] = this.failedScratch[i];
     this.txDeferred = count - k;
+    this.txSentBytes = bytes;
     if (sent > 0) {
       this.txProd = prod | 0;
       Atomics.store(tw, t.prodW, this.txProd);
