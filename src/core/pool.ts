@@ -63,15 +63,7 @@ export class Pool {
   /** Returns src[off..off+n) to the pool (they must be owned by this process). */
   free(src: Int32Array, off: number, n: number): void {
     const cache = this.cache;
-    if (this.mark) {
-      const i32 = this.i32;
-      const seg = this.segBase;
-      const shift = this.bufShift;
-      for (let i = off; i < off + n; i++) {
-        const d = src[i];
-        i32[((seg[d >>> DESC_SEGMENT_SHIFT] + ((d & DESC_INDEX_MASK) << shift)) >> 2) + M_ACTION] = ACTION_FREE;
-      }
-    }
+    if (this.mark) for (let i = off; i < off + n; i++) this.markFree(src[i]);
     for (let i = 0; i < n; i++) {
       if (this.cached === cache.length) this.spill();
       cache[this.cached++] = src[off + i];
@@ -79,11 +71,15 @@ export class Pool {
     this.i32[this.cacheWord] = this.cached;
   }
 
+  /** Marks a buffer entering the cache ACTION_FREE (NF processes: see the file comment). */
+  private markFree(desc: number): void {
+    this.i32[((this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.bufShift)) >> 2) + M_ACTION] = ACTION_FREE;
+  }
+
   /** Frees one descriptor (control paths; the data path frees batches). */
   freeOne(desc: number): void {
     if (this.cached === this.cache.length) this.spill();
-    if (this.mark)
-      this.i32[((this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.bufShift)) >> 2) + M_ACTION] = ACTION_FREE;
+    if (this.mark) this.markFree(desc);
     this.cache[this.cached++] = desc;
     this.i32[this.cacheWord] = this.cached;
   }

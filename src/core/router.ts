@@ -248,12 +248,7 @@ export class Router {
       this.flushRing(ringId); // stays in `touched`
       if (this.staged[ringId] === st.length) {
         // Held back and still full: this one cannot wait anywhere.
-        this.countDrop(desc, C_DROP_RING_FULL);
-        this.drops[this.nDrops++] = desc;
-        if (this.nDrops === this.drops.length) {
-          this.pool.free(this.drops, 0, this.nDrops);
-          this.nDrops = 0;
-        }
+        this.drop(desc, C_DROP_RING_FULL);
         return;
       }
     }
@@ -268,14 +263,12 @@ export class Router {
    * manager (slot 0) is never reclaimed and only counts.
    */
   private countDrop(desc: number, cause: number): void {
-    const c = this.counters;
-    const at = this.c0 + cause;
     if (!this.markDrops) {
-      c[at]++;
+      this.counters[this.c0 + cause]++;
       return;
     }
     const b = this.segBase[desc >>> DESC_SEGMENT_SHIFT] + ((desc & DESC_INDEX_MASK) << this.bufShift);
-    markThenCount(this.i32, c, b, this.c0, cause, ACTION_COUNTED);
+    markThenCount(this.i32, this.counters, b, this.c0, cause, ACTION_COUNTED);
   }
 
   /** Drops a packet this process holds (an NF's unsent creations at stop), counted as an action drop. */
@@ -401,8 +394,7 @@ export class Router {
     if (put === n && this.wasHeld[id] === 0) this.fullSince[id] = 0;
     this.wasHeld[id] = 0;
     if (put < n) {
-      if (this.markDrops) for (let k = put; k < n; k++) this.countDrop(st[k], C_DROP_RING_FULL);
-      else c[this.c0 + C_DROP_RING_FULL] += n - put;
+      for (let k = put; k < n; k++) this.countDrop(st[k], C_DROP_RING_FULL);
       this.pool.free(st, put, n - put);
     }
     this.staged[id] = 0;
