@@ -10,6 +10,8 @@
 #include <node.h>
 #include <v8.h>
 
+#include "util.h"
+
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -50,23 +52,7 @@ using v8::SharedArrayBuffer;
 using v8::String;
 using v8::Value;
 
-static void ThrowErrno(Isolate* isolate, const char* what, int err, const std::string& path) {
-  std::string msg = std::string(what) + " failed for " + path + ": " + strerror(err);
-  Local<Value> e = Exception::Error(String::NewFromUtf8(isolate, msg.c_str()).ToLocalChecked());
-  Local<Context> ctx = isolate->GetCurrentContext();
-  e.As<Object>()
-      ->Set(ctx, String::NewFromUtf8Literal(isolate, "errno"), Number::New(isolate, err))
-      .Check();
-  e.As<Object>()
-      ->Set(ctx, String::NewFromUtf8Literal(isolate, "syscall"),
-            String::NewFromUtf8(isolate, what).ToLocalChecked())
-      .Check();
-  isolate->ThrowException(e);
-}
 
-static void Unmap(void* data, size_t length, void* /*deleter_data*/) {
-  if (data != nullptr && length > 0) munmap(data, length);
-}
 
 // mapFile(path: string, size: number, create: boolean, hugePages: boolean): SharedArrayBuffer
 // create: O_CREAT|O_EXCL with mode 0600 then ftruncate(size); else open existing and map.
@@ -211,16 +197,7 @@ static void SetAffinity(const FunctionCallbackInfo<Value>& args) {
 // following Documentation/networking/packet_mmap.rst ("TPACKET_V3", "Mapping and use of the
 // circular buffer", "PACKET_QDISC_BYPASS", "AF_PACKET fanout mode").
 
-static double NumProp(Isolate* isolate, Local<Object> o, const char* key, double dflt) {
-  Local<Context> ctx = isolate->GetCurrentContext();
-  Local<Value> v;
-  if (!o->Get(ctx, String::NewFromUtf8(isolate, key).ToLocalChecked()).ToLocal(&v) || v->IsUndefined()) return dflt;
-  return v->NumberValue(ctx).FromMaybe(dflt);
-}
 
-static void SetNum(Isolate* isolate, Local<Object> o, const char* key, double v) {
-  o->Set(isolate->GetCurrentContext(), String::NewFromUtf8(isolate, key).ToLocalChecked(), Number::New(isolate, v)).Check();
-}
 
 // afPacketOpen({ interface, blockSize, rxBlocks, txFrameSize, txFrames, blockTimeoutMs,
 //   promiscuous, qdiscBypass, ignoreOutgoing, fanoutGroup, fanoutMode, sndBuf, vnetHdr })

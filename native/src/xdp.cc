@@ -7,6 +7,8 @@
 #include <node.h>
 #include <v8.h>
 
+#include "util.h"
+
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -47,32 +49,6 @@ using v8::Object;
 using v8::SharedArrayBuffer;
 using v8::String;
 using v8::Value;
-
-static void XThrow(Isolate* isolate, const char* what, int err, const std::string& ifname) {
-  std::string msg = std::string(what) + " failed for " + ifname + ": " + strerror(err);
-  Local<Value> e = Exception::Error(String::NewFromUtf8(isolate, msg.c_str()).ToLocalChecked());
-  Local<Context> ctx = isolate->GetCurrentContext();
-  e.As<Object>()->Set(ctx, String::NewFromUtf8Literal(isolate, "errno"), Number::New(isolate, err)).Check();
-  e.As<Object>()
-      ->Set(ctx, String::NewFromUtf8Literal(isolate, "syscall"), String::NewFromUtf8(isolate, what).ToLocalChecked())
-      .Check();
-  isolate->ThrowException(e);
-}
-
-static double XNum(Isolate* isolate, Local<Object> o, const char* key, double dflt) {
-  Local<Context> ctx = isolate->GetCurrentContext();
-  Local<Value> v;
-  if (!o->Get(ctx, String::NewFromUtf8(isolate, key).ToLocalChecked()).ToLocal(&v) || v->IsUndefined()) return dflt;
-  return v->NumberValue(ctx).FromMaybe(dflt);
-}
-
-static void XSet(Isolate* isolate, Local<Object> o, const char* key, double v) {
-  o->Set(isolate->GetCurrentContext(), String::NewFromUtf8(isolate, key).ToLocalChecked(), Number::New(isolate, v)).Check();
-}
-
-static void XUnmap(void* data, size_t length, void*) {
-  if (data != nullptr && length > 0) munmap(data, length);
-}
 
 static long Bpf(int cmd, union bpf_attr* attr) { return syscall(SYS_bpf, cmd, attr, sizeof *attr); }
 
@@ -118,15 +94,15 @@ static bool MapRing(Isolate* isolate, Local<Object> out, const char* name, int f
   size_t len = off.desc + entries * entrySize;
   void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, pgoff);
   if (p == MAP_FAILED) return false;
-  std::unique_ptr<v8::BackingStore> store = SharedArrayBuffer::NewBackingStore(p, len, XUnmap, nullptr);
+  std::unique_ptr<v8::BackingStore> store = SharedArrayBuffer::NewBackingStore(p, len, Unmap, nullptr);
   Local<Object> r = Object::New(isolate);
   r->Set(isolate->GetCurrentContext(), String::NewFromUtf8Literal(isolate, "sab"), SharedArrayBuffer::New(isolate, std::move(store)))
       .Check();
-  XSet(isolate, r, "producer", static_cast<double>(off.producer));
-  XSet(isolate, r, "consumer", static_cast<double>(off.consumer));
-  XSet(isolate, r, "desc", static_cast<double>(off.desc));
-  XSet(isolate, r, "flags", static_cast<double>(off.flags));
-  XSet(isolate, r, "size", entries);
+  SetNum(isolate, r, "producer", static_cast<double>(off.producer));
+  SetNum(isolate, r, "consumer", static_cast<double>(off.consumer));
+  SetNum(isolate, r, "desc", static_cast<double>(off.desc));
+  SetNum(isolate, r, "flags", static_cast<double>(off.flags));
+  SetNum(isolate, r, "size", entries);
   out->Set(isolate->GetCurrentContext(), String::NewFromUtf8(isolate, name).ToLocalChecked(), r).Check();
   return true;
 }
@@ -159,24 +135,24 @@ static void XdpOpen(const FunctionCallbackInfo<Value>& args) {
     return;
   }
   Local<SharedArrayBuffer> region = regionV.As<SharedArrayBuffer>();
-  uint32_t queue = static_cast<uint32_t>(XNum(isolate, o, "queue", 0));
-  size_t umemOffset = static_cast<size_t>(XNum(isolate, o, "umemOffset", 0));
-  size_t umemLength = static_cast<size_t>(XNum(isolate, o, "umemLength", 0));
-  uint32_t chunkSize = static_cast<uint32_t>(XNum(isolate, o, "chunkSize", 2048));
-  uint32_t ringSize = static_cast<uint32_t>(XNum(isolate, o, "ringSize", 2048));
-  int mode = static_cast<int>(XNum(isolate, o, "mode", 0));
-  int txBudget = static_cast<int>(XNum(isolate, o, "txBudget", 0));
-  bool promisc = XNum(isolate, o, "promiscuous", 0) != 0;
+  uint32_t queue = static_cast<uint32_t>(NumProp(isolate, o, "queue", 0));
+  size_t umemOffset = static_cast<size_t>(NumProp(isolate, o, "umemOffset", 0));
+  size_t umemLength = static_cast<size_t>(NumProp(isolate, o, "umemLength", 0));
+  uint32_t chunkSize = static_cast<uint32_t>(NumProp(isolate, o, "chunkSize", 2048));
+  uint32_t ringSize = static_cast<uint32_t>(NumProp(isolate, o, "ringSize", 2048));
+  int mode = static_cast<int>(NumProp(isolate, o, "mode", 0));
+  int txBudget = static_cast<int>(NumProp(isolate, o, "txBudget", 0));
+  bool promisc = NumProp(isolate, o, "promiscuous", 0) != 0;
   if (umemOffset + umemLength > region->ByteLength() || umemLength == 0) {
     isolate->ThrowException(Exception::RangeError(String::NewFromUtf8Literal(isolate, "xdpOpen: the UMEM is not inside the region")));
     return;
   }
 
-  if (ifname.empty() || ifname.size() >= IFNAMSIZ) return XThrow(isolate, "if_nametoindex", ENODEV, ifname);
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ) return ThrowErrno(isolate, "if_nametoindex", ENODEV, ifname);
   unsigned ifindex = if_nametoindex(ifname.c_str());
-  if (ifindex == 0) return XThrow(isolate, "if_nametoindex", errno == 0 ? ENODEV : errno, ifname);
+  if (ifindex == 0) return ThrowErrno(isolate, "if_nametoindex", errno == 0 ? ENODEV : errno, ifname);
   int fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
-  if (fd < 0) return XThrow(isolate, "socket(AF_XDP)", errno, ifname);
+  if (fd < 0) return ThrowErrno(isolate, "socket(AF_XDP)", errno, ifname);
   int mapFd = -1, progFd = -1, linkFd = -1, promiscFd = -1;
   auto fail = [&](const char* what) {
     int err = errno;
@@ -185,7 +161,7 @@ static void XdpOpen(const FunctionCallbackInfo<Value>& args) {
     if (progFd >= 0) close(progFd);
     if (mapFd >= 0) close(mapFd);
     close(fd);
-    XThrow(isolate, what, err, ifname);
+    ThrowErrno(isolate, what, err, ifname);
   };
 
   // Aligned chunks: a fill address names a chunk, the kernel writes the frame at its start
@@ -279,15 +255,15 @@ static void XdpOpen(const FunctionCallbackInfo<Value>& args) {
       close(s);
     }
   }
-  XSet(isolate, out, "fd", fd);
-  XSet(isolate, out, "promiscFd", promiscFd);
-  XSet(isolate, out, "linkFd", linkFd);
-  XSet(isolate, out, "progFd", progFd);
-  XSet(isolate, out, "mapFd", mapFd);
-  XSet(isolate, out, "ifindex", ifindex);
-  XSet(isolate, out, "mtu", mtu);
-  XSet(isolate, out, "mode", attached);
-  XSet(isolate, out, "txBudget", budgetSet);
+  SetNum(isolate, out, "fd", fd);
+  SetNum(isolate, out, "promiscFd", promiscFd);
+  SetNum(isolate, out, "linkFd", linkFd);
+  SetNum(isolate, out, "progFd", progFd);
+  SetNum(isolate, out, "mapFd", mapFd);
+  SetNum(isolate, out, "ifindex", ifindex);
+  SetNum(isolate, out, "mtu", mtu);
+  SetNum(isolate, out, "mode", attached);
+  SetNum(isolate, out, "txBudget", budgetSet);
   args.GetReturnValue().Set(out);
 }
 

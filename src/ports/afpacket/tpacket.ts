@@ -78,18 +78,5 @@ export const TXC_WORDS = 8;
 export const FANOUT_MODES = { hash: 0, lb: 1, cpu: 2, rollover: 3, random: 4, qm: 5 } as const;
 export type FanoutMode = keyof typeof FANOUT_MODES;
 
-// SIOCGIFFLAGS bits (include/uapi/linux/if.h).
-export const IFF_UP = 0x1;
-export const IFF_RUNNING = 0x40;
-
-// errno values the driver reacts to (asm-generic/errno-base.h, errno.h).
-export const EPERM = 1;
-export const ENOENT = 2;
-export const EAGAIN = 11;
-export const ENOMEM = 12;
-export const EACCES = 13;
-export const EBUSY = 16;
-export const ENODEV = 19;
-export const EINVAL = 22;
-export const ENOPROTOOPT = 92;
-export const ENOBUFS = 105;
+// Interface flags and errno values, shared with the afxdp port (the afpacket port reads them as T.*).
+export { IFF_UP, IFF_RUNNING, EPERM, ENOENT, EAGAIN, ENOMEM, EACCES, EBUSY, ENODEV, EINVAL, ENOPROTOOPT, ENOBUFS } from '../linux.js';

@@ -23,6 +23,7 @@
 import { native, type XdpOpenOptions, type XdpSocket } from '../../../native/loader.js';
 import { NetvmError } from '../../core/errors.js';
 import { interfaceName, noSuchInterface } from '../interface-errors.js';
+import { EACCES, EAFNOSUPPORT, EAGAIN, EBUSY, EEXIST, EINVAL, ENOBUFS, ENOMEM, EOPNOTSUPP, EPERM, IFF_RUNNING, IFF_UP } from '../linux.js';
 import { META_BYTES, M_DATA_OFF, M_FLAGS, M_LEN, M_STAMP_F64, M_TS_NSEC, M_TS_SEC } from '../../core/layout.js';
 import type { BufferAccess, PortDriver, PortStats } from '../port-driver.js';
 
@@ -41,18 +42,6 @@ export const DEFAULT_XDP_RING_SIZE = 2048;
 const MODES = { auto: 0, native: 1, generic: 2 } as const;
 const ETH_HLEN = 14;
 const VLAN_HLEN = 4;
-const IFF_UP = 0x1;
-const IFF_RUNNING = 0x40;
-const EAGAIN = 11;
-const EBUSY = 16;
-const ENOBUFS = 105;
-const EPERM = 1;
-const EACCES = 13;
-const ENOMEM = 12;
-const EEXIST = 17;
-const EAFNOSUPPORT = 97;
-const EOPNOTSUPP = 95;
-const EINVAL = 22;
 
 function bad(option: string, msg: string): NetvmError {
   return new NetvmError('NETVM_PORT_OPEN', `afxdp: option "${option}" ${msg}`);
